@@ -1,0 +1,292 @@
+"""Sionna data pipeline for the SpikingRx zoo model: one SISO OFDM slot per example.
+
+Transmitter and channel (all Sionna PHY blocks, PyTorch, CPU)::
+
+    bits b  --Mapper(QAM)-->  x  --ResourceGridMapper-->  X[s, f]   (Kronecker pilots)
+    Y[s, f] = H[s, f] X[s, f] + W[s, f],   W ~ CN(0, N0)            (OFDMChannel, 3GPP TDL)
+
+with ``s`` the OFDM symbol (14) and ``f`` the subcarrier (72). Symbols and channel have
+unit average energy, so the per-RE SNR is ``Es/N0 = 1/N0`` and ``N0 = 10^(-SNR_dB/10)``.
+
+Receiver side, this module provides what every receiver of the comparison starts from:
+
+* the received grid ``Y`` and the LS estimates at the pilots, ``H_ls = Y_p conj(P) / |P|^2``,
+  spread over the grid by Sionna's interpolator (the network's input features);
+* the classical baselines: LS or LMMSE channel estimation (or the true channel, "perfect
+  CSI"), then LMMSE equalisation and APP demapping to one LLR per coded bit.
+
+Tensor layouts: Sionna keeps grids as ``[..., symbols=14, subcarriers=72]``; the network sees
+``[B, C, H=72 subcarriers, W=14 symbols]`` (the seed's ``[B, C_in, F, S]``), so
+:func:`to_network_layout` transposes the last two axes. LLRs follow Sionna's convention
+``LLR = log P(b=1) / P(b=0)``: a positive LLR decides bit 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from sionna.phy import config as sionna_config
+from sionna.phy.channel import OFDMChannel
+from sionna.phy.channel.tr38901 import CDL, TDL, AntennaArray
+from sionna.phy.mapping import BinarySource, Demapper, Mapper
+from sionna.phy.mimo import StreamManagement
+from sionna.phy.ofdm import (
+    LMMSEChannelEstimator,
+    LMMSEEqualizer,
+    LSChannelEstimator,
+    ResourceGrid,
+    ResourceGridMapper,
+    tdl_freq_cov_mat,
+    tdl_time_cov_mat,
+)
+
+# The Kronecker pilot sequence is drawn from Sionna's global RNG when the grid is built; a
+# fixed seed makes it the same in training, evaluation and tests (a receiver trained with
+# one pilot sequence is only valid for that sequence).
+PILOT_SEED = 1234
+SPEED_OF_LIGHT = 299_792_458.0
+
+MODULATIONS = {"qpsk": 2, "16qam": 4}
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """Everything that defines the simulated link (stored in the checkpoint's info)."""
+
+    modulation: str = "16qam"               # "qpsk" | "16qam"
+    num_subcarriers: int = 72               # 6 PRBs
+    num_ofdm_symbols: int = 14              # one slot
+    subcarrier_spacing: float = 30e3        # Hz (NR numerology 1)
+    carrier_frequency: float = 3.5e9        # Hz
+    pilot_ofdm_symbols: Tuple[int, ...] = (2, 11)
+    channel_model: str = "tdl-c"            # "tdl-a".."tdl-e" or "cdl-a".."cdl-e"
+    delay_spread: float = 100e-9            # s, TR 38.901 "nominal"
+    min_speed: float = 0.0                  # m/s, UE speed drawn uniformly per slot
+    max_speed: float = 20.0
+    snr_db_range: Tuple[float, float] = (-5.0, 20.0)  # training SNRs, uniform per slot
+    ls_interpolation: str = "lin"           # Sionna LS interpolator: "nn" | "lin"
+
+    @property
+    def bits_per_symbol(self) -> int:
+        return MODULATIONS[self.modulation]
+
+    @property
+    def grid_hw(self) -> Tuple[int, int]:
+        """Network layout (H, W) = (subcarriers, OFDM symbols)."""
+        return self.num_subcarriers, self.num_ofdm_symbols
+
+    def to_dict(self) -> Dict:
+        d = asdict(self)
+        d["pilot_ofdm_symbols"] = list(self.pilot_ofdm_symbols)
+        d["snr_db_range"] = list(self.snr_db_range)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict) -> "LinkConfig":
+        d = dict(d)
+        d["pilot_ofdm_symbols"] = tuple(d["pilot_ofdm_symbols"])
+        d["snr_db_range"] = tuple(d["snr_db_range"])
+        return cls(**d)
+
+
+@dataclass
+class Slots:
+    """A batch of simulated slots, all in network layout ``[..., F=72, S=14]``.
+
+    ``bits`` [B, bps, F, S] float {0,1} (0 at pilot REs), ``data_mask`` [F, S] bool,
+    ``y`` / ``h`` / ``h_ls`` [B, F, S] complex64, ``no`` [B] float32 (N0 per slot),
+    ``snr_db`` [B]. ``sionna`` keeps the Sionna-layout tensors the baselines need.
+    """
+
+    bits: torch.Tensor
+    data_mask: torch.Tensor
+    y: torch.Tensor
+    h: torch.Tensor
+    h_ls: torch.Tensor
+    no: torch.Tensor
+    snr_db: torch.Tensor
+    sionna: Dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+
+def snr_db_to_no(snr_db: torch.Tensor) -> torch.Tensor:
+    """``N0 = 10^(-SNR/10)`` (unit-energy symbols, unit-power channel)."""
+    return torch.pow(10.0, -snr_db / 10.0).to(torch.float32)
+
+
+def to_network_layout(grid: torch.Tensor) -> torch.Tensor:
+    """Sionna ``[..., S, F]`` -> network ``[..., F, S]``."""
+    return grid.transpose(-1, -2)
+
+
+class OFDMLink:
+    """Builds the Sionna blocks once and simulates/receives batches of slots."""
+
+    def __init__(self, cfg: LinkConfig = LinkConfig()):
+        self.cfg = cfg
+        sionna_config.seed = PILOT_SEED  # deterministic pilots (see PILOT_SEED)
+        self.rg = ResourceGrid(
+            num_ofdm_symbols=cfg.num_ofdm_symbols,
+            fft_size=cfg.num_subcarriers,
+            subcarrier_spacing=cfg.subcarrier_spacing,
+            num_tx=1,
+            num_streams_per_tx=1,
+            pilot_pattern="kronecker",
+            pilot_ofdm_symbol_indices=list(cfg.pilot_ofdm_symbols),
+        )
+        self.stream_management = StreamManagement(np.ones([1, 1], int), 1)
+        bps = cfg.bits_per_symbol
+        self.num_data_res = self.rg.num_data_symbols
+        self.source = BinarySource()
+        self.mapper = Mapper("qam", bps)
+        self.rg_mapper = ResourceGridMapper(self.rg)
+        self.channel_model = _make_channel_model(cfg)
+        self.channel = OFDMChannel(self.channel_model, self.rg, normalize_channel=True, return_channel=True)
+        self.ls_estimator = LSChannelEstimator(self.rg, interpolation_type=cfg.ls_interpolation)
+        self.lmmse_estimator = self._make_lmmse_estimator()
+        self.equalizer = LMMSEEqualizer(self.rg, self.stream_management)
+        self.demapper = Demapper("app", "qam", bps)
+        # [S, F] bool, True where data is carried; row-major order = Sionna's data order
+        pilot_mask = self.rg.pilot_pattern.mask[0, 0].bool()
+        self.data_mask_sf = ~pilot_mask
+        self.data_mask = to_network_layout(self.data_mask_sf).contiguous()
+
+    # ----- transmitter + channel ---------------------------------------------------------
+    def simulate(self, batch_size: int, snr_db, seed: int) -> Slots:
+        """Draw ``batch_size`` slots; ``snr_db`` is a float, a [B] tensor, or None (uniform).
+
+        Everything random (bits, channel, noise, speeds, SNRs) comes from Sionna's
+        generator seeded with ``seed``, so a (seed, batch_size) pair always gives the
+        same slots.
+        """
+        cfg = self.cfg
+        sionna_config.seed = int(seed)
+        gen = sionna_config.torch_rng("cpu")
+        if snr_db is None:
+            lo, hi = cfg.snr_db_range
+            snr_db = lo + (hi - lo) * torch.rand(batch_size, generator=gen)
+        snr_db = torch.as_tensor(snr_db, dtype=torch.float32).expand(batch_size).clone()
+        no = snr_db_to_no(snr_db)
+
+        bits = self.source([batch_size, 1, 1, self.num_data_res * cfg.bits_per_symbol])
+        x = self.mapper(bits)                          # [B, 1, 1, N_data]
+        x_grid = self.rg_mapper(x)                     # [B, 1, 1, S, F]
+        y, h = self.channel(x_grid, no)                # [B,1,1,S,F], [B,1,1,1,1,S,F]
+        with torch.no_grad():
+            h_ls, _ = self.ls_estimator(y, no)         # [B,1,1,1,1,S,F]
+        return Slots(
+            bits=self._bits_to_grid(bits[:, 0, 0]),
+            data_mask=self.data_mask,
+            y=to_network_layout(y[:, 0, 0]).contiguous(),
+            h=to_network_layout(h[:, 0, 0, 0, 0]).contiguous(),
+            h_ls=to_network_layout(h_ls[:, 0, 0, 0, 0]).contiguous(),
+            no=no,
+            snr_db=snr_db,
+            sionna={"y": y, "h": h, "bits": bits},
+        )
+
+    def _bits_to_grid(self, bits: torch.Tensor) -> torch.Tensor:
+        """[B, N_data*bps] (Sionna data order) -> [B, bps, F, S] with zeros at pilots."""
+        B, bps = bits.shape[0], self.cfg.bits_per_symbol
+        S, F = self.data_mask_sf.shape
+        grid = torch.zeros(B, S * F, bps, dtype=torch.float32)
+        grid[:, self.data_mask_sf.flatten()] = bits.reshape(B, self.num_data_res, bps).float()
+        return to_network_layout(grid.reshape(B, S, F, bps).permute(0, 3, 1, 2)).contiguous()
+
+    # ----- classical receivers -------------------------------------------------------------
+    def baseline_llr(self, slots: Slots, method: str) -> torch.Tensor:
+        """LLRs [B, bps, F, S] (0 at pilots) of a classical receiver.
+
+        ``method``: ``"ls"`` (LS at pilots + ``cfg.ls_interpolation``), ``"ls-nn"`` (LS with
+        nearest-neighbour interpolation), ``"lmmse"`` (Sionna's time/frequency LMMSE
+        estimator), or ``"perfect"`` (true channel, zero error variance). Each is followed
+        by LMMSE equalisation ``x_hat = h* y / (|h|^2 + N0 + err_var)`` (per RE, SISO) and
+        APP demapping with the post-equalisation noise ``no_eff``.
+        """
+        y, no = slots.sionna["y"], slots.no
+        with torch.no_grad():
+            if method == "perfect":
+                h_hat, err_var = slots.sionna["h"], torch.zeros(())
+            elif method == "ls":
+                h_hat, err_var = self.ls_estimator(y, no)
+            elif method == "ls-nn":
+                h_hat, err_var = self._ls_nn()(y, no)
+            elif method == "lmmse":
+                h_hat, err_var = self.lmmse_estimator(y, no)
+            else:
+                raise ValueError(f"unknown baseline {method!r}")
+            x_hat, no_eff = self.equalizer(y, h_hat, err_var, no)   # [B, 1, 1, N_data]
+            llr = self.demapper(x_hat, no_eff)                      # [B, 1, 1, N_data*bps]
+        return self._bits_to_grid(llr[:, 0, 0])
+
+    def _ls_nn(self) -> LSChannelEstimator:
+        if not hasattr(self, "_ls_nn_estimator"):
+            self._ls_nn_estimator = LSChannelEstimator(self.rg, interpolation_type="nn")
+        return self._ls_nn_estimator
+
+    def _make_lmmse_estimator(self) -> Optional[LMMSEChannelEstimator]:
+        """Sionna's LMMSE estimator with the channel's true second-order statistics.
+
+        Only TDL models have closed-form covariances in Sionna (``tdl_freq_cov_mat``,
+        ``tdl_time_cov_mat``); the speed is uniform on [min_speed, max_speed], so the
+        time covariance is the average of ``R_t(v)`` over that range (covariances are
+        linear in the speed distribution).
+        """
+        cfg = self.cfg
+        family, profile = _split_model(cfg.channel_model)
+        if family != "tdl":
+            return None
+        r_f = tdl_freq_cov_mat(profile, cfg.subcarrier_spacing, cfg.num_subcarriers, cfg.delay_spread)
+        speeds = np.linspace(cfg.min_speed, cfg.max_speed, 21)
+        r_t = sum(
+            tdl_time_cov_mat(profile, float(v), cfg.carrier_frequency, self.rg.ofdm_symbol_duration,
+                             cfg.num_ofdm_symbols)
+            for v in speeds
+        ) / len(speeds)
+        return LMMSEChannelEstimator(self.rg, r_t, r_f, order="f-t")
+
+
+def _split_model(name: str) -> Tuple[str, str]:
+    family, _, profile = name.lower().partition("-")
+    if family not in ("tdl", "cdl") or not profile:
+        raise ValueError(f"channel_model must look like 'tdl-c' or 'cdl-a', got {name!r}")
+    return family, profile.upper()
+
+
+def _make_channel_model(cfg: LinkConfig):
+    """3GPP TR 38.901 TDL (SISO) or CDL (single-antenna arrays) with a UE speed range."""
+    family, profile = _split_model(cfg.channel_model)
+    if family == "tdl":
+        return TDL(profile, delay_spread=cfg.delay_spread, carrier_frequency=cfg.carrier_frequency,
+                   min_speed=cfg.min_speed, max_speed=cfg.max_speed)
+    ant = dict(num_rows=1, num_cols=1, polarization="single", polarization_type="V",
+               antenna_pattern="38.901", carrier_frequency=cfg.carrier_frequency)
+    return CDL(profile, cfg.delay_spread, cfg.carrier_frequency, AntennaArray(**ant), AntennaArray(**ant),
+               direction="uplink", min_speed=cfg.min_speed, max_speed=cfg.max_speed)
+
+
+# ----- network features ----------------------------------------------------------------------
+
+def features(slots: Slots) -> torch.Tensor:
+    """Network input [B, C_in=4, F, S]: (Re Y, Im Y, Re H_ls, Im H_ls).
+
+    ``H_ls`` is the LS estimate at the pilot REs, spread over the grid by the LS
+    interpolator: a 3x3 conv stack only sees a few neighbouring REs, so every data RE needs
+    a pilot-derived estimate nearby. The network is left to denoise it across subcarriers,
+    combine it with ``Y`` and demap (what LMMSE estimation + equalisation + APP demapping
+    do in the baselines).
+    """
+    return torch.stack([slots.y.real, slots.y.imag, slots.h_ls.real, slots.h_ls.imag], dim=1).float()
+
+
+IN_CHANNELS = 4
+
+
+def bit_errors(llr: torch.Tensor, bits: torch.Tensor, data_mask: torch.Tensor) -> Tuple[int, int]:
+    """(errors, bits) over data REs; hard decision ``b_hat = [LLR > 0]``."""
+    mask = data_mask.expand_as(bits)
+    err = ((llr > 0).float() != bits) & mask
+    return int(err.sum()), int(mask.sum())

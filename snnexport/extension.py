@@ -1,0 +1,276 @@
+r"""The ``snnexport`` NIR metadata extension: everything NIR cannot say, in one place.
+
+NIR describes neurons as continuous ODEs (``tau * dv/dt = (v_leak - v) + r*I``), fires on
+``v > v_threshold`` and resets to ``v_reset``. Trained PyTorch SNNs are discrete-time
+programs with their own arithmetic, reset rules and comparisons. To make a round trip
+exact, every node and the graph may carry ``metadata["snnexport"]``, a flat-ish dict that
+``nir.write``/``nir.read`` round-trip as HDF5 groups. Standard NIR consumers ignore it and
+still read a meaningful graph: the NIR fields are always filled with the Euler
+discretisation of the same dynamics (``dt`` from the graph extension), so a consumer that
+ignores the extension runs the "closest plain-NIR" network and :func:`consumer_warnings`
+says exactly where it will differ.
+
+Graph extension (``graph.metadata["snnexport"]``), see :class:`GraphExt`.
+
+Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), see
+:class:`NeuronExt`. The update of one time step ``t`` for input current ``I_t``
+(the sum of all incoming edges) is, in this order:
+
+1. **Dynamics** (``dynamics``; the float operations are done exactly in the order written):
+
+   ``beta``            ``U = beta*U + gain*I``                           (snnTorch, seed 000/004 custom LIF, IF with beta=1)
+   ``tau_decay_input`` ``U = U + (gain*I - (U - v_leak)) / tau``         (SpikingJelly LIFNode decay_input=True, seed 003)
+   ``tau``             ``U = U - (U - v_leak) / tau + gain*I``           (SpikingJelly LIFNode decay_input=False)
+   ``euler``           ``U = U + dt*tau_mem_inv*((v_leak - U) + r*I)``    (Norse LIFBox; NIR's own Euler step)
+
+   ``CubaLIF``/``CubaLI`` nodes have a synaptic current ``J``:
+
+   ``beta``   ``J = alpha*J + syn_gain*I;  U = beta*U + gain*J``         (snnTorch Synaptic)
+   ``norse``  ``U = U + dt*tau_mem_inv*((v_leak - U) + J);  J = J + (-dt*tau_syn_inv)*J``,
+              then (after fire/reset) ``J = J + syn_gain*I``             (Norse LIFCell/LICell: input enters after the membrane step)
+
+   With ``reset_timing == "delayed"`` the reset of the previous step enters here (snnTorch
+   ``reset_delay=True``): for ``subtract``, ``U = dyn(U, I) - S[t-1]*v_threshold``; for
+   ``value``, ``U = dyn(where(S[t-1], v_reset, U), I)``.
+
+2. **Fire** (``compare``): ``S = U > v_threshold`` (``gt``, NIR, snnTorch, Norse) or
+   ``S = U >= v_threshold`` (``ge``, SpikingJelly, seed 000). ``LI``/``CubaLI`` never fire; their
+   output is the membrane ``U``.
+
+3. **Reset** (``reset``; only with ``reset_timing == "immediate"``):
+   ``value``: ``U = where(S, v_reset, U)``; ``subtract``: ``U = U - S*v_threshold``;
+   ``none``: nothing.
+
+Non-neuron node extension: ``time_reduction`` (``mean``/``sum``/``last``/``max``) on a node
+means its input (the sum of its incoming edges) is first reduced over all ``T`` time steps,
+and the node and everything after it is evaluated once, after the last step (e.g. seed
+000's LLR head: ``llr = W @ mean_t(spikes_t) + b``). ``source_path`` names the module of
+the source model the node came from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+KEY = "snnexport"
+FORMAT_VERSION = 1
+
+# Which extra parameters each dynamics form needs (beyond the NIR node's own fields).
+DYNAMICS_PARAMS: Dict[str, tuple] = {
+    "beta": ("beta", "gain"),
+    "tau_decay_input": ("tau", "gain"),
+    "tau": ("tau", "gain"),
+    "euler": ("tau_mem_inv", "r"),
+}
+CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
+    "beta": ("alpha", "syn_gain", "beta", "gain"),
+    "norse": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
+}
+COMPARES = ("gt", "ge")
+RESETS = ("value", "subtract", "none")
+RESET_TIMINGS = ("immediate", "delayed")
+TIME_REDUCTIONS = ("mean", "sum", "last", "max")
+INPUT_LAYOUTS = ("TB", "BT", "step")
+INPUT_KINDS = ("spikes", "analog")
+NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI")
+SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
+
+
+class ExtensionError(ValueError):
+    """The snnexport metadata of a node or graph is malformed."""
+
+
+def _scalar(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, bytes):
+        return v.decode("utf8")
+    return v
+
+
+@dataclass
+class NeuronExt:
+    """Discrete-time semantics of one neuron node (see module docstring for equations).
+
+    ``params`` holds the per-form arrays named in :data:`DYNAMICS_PARAMS` /
+    :data:`CUBA_DYNAMICS_PARAMS`, each broadcastable to the neuron shape. Threshold,
+    reset value and leak potential are the NIR node's own ``v_threshold``, ``v_reset``
+    and ``v_leak`` fields (one source of truth).
+    """
+
+    dynamics: str
+    params: Dict[str, np.ndarray] = field(default_factory=dict)
+    compare: str = "gt"
+    reset: str = "value"
+    reset_timing: str = "immediate"
+    dt: float = 1.0
+
+    def to_meta(self) -> Dict[str, Any]:
+        return {
+            "dynamics": self.dynamics,
+            "compare": self.compare,
+            "reset": self.reset,
+            "reset_timing": self.reset_timing,
+            "dt": float(self.dt),
+            "params": {k: np.asarray(v, dtype=np.float64) for k, v in self.params.items()},
+        }
+
+    @classmethod
+    def from_meta(cls, meta: Dict[str, Any], node_type: str, where: str = "") -> "NeuronExt":
+        try:
+            ext = cls(
+                dynamics=str(_scalar(meta["dynamics"])),
+                params={k: np.asarray(v, dtype=np.float64) for k, v in dict(meta.get("params", {})).items()},
+                compare=str(_scalar(meta.get("compare", "gt"))),
+                reset=str(_scalar(meta.get("reset", "value"))),
+                reset_timing=str(_scalar(meta.get("reset_timing", "immediate"))),
+                dt=float(_scalar(meta.get("dt", 1.0))),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ExtensionError(f"{where}: malformed snnexport neuron metadata ({e})") from None
+        ext.validate(node_type, where)
+        return ext
+
+    def validate(self, node_type: str, where: str = "") -> None:
+        table = CUBA_DYNAMICS_PARAMS if node_type.startswith("Cuba") else DYNAMICS_PARAMS
+        if self.dynamics not in table:
+            raise ExtensionError(
+                f"{where}: unknown dynamics {self.dynamics!r} for {node_type} (known: {', '.join(table)})"
+            )
+        missing = [p for p in table[self.dynamics] if p not in self.params]
+        if missing:
+            raise ExtensionError(f"{where}: dynamics {self.dynamics!r} needs parameter(s) {', '.join(missing)}")
+        for name, value in self.params.items():
+            if not np.all(np.isfinite(value)):
+                raise ExtensionError(f"{where}: parameter {name} has non-finite values")
+        if self.compare not in COMPARES:
+            raise ExtensionError(f"{where}: compare must be one of {COMPARES}, got {self.compare!r}")
+        if self.reset not in RESETS:
+            raise ExtensionError(f"{where}: reset must be one of {RESETS}, got {self.reset!r}")
+        if self.reset_timing not in RESET_TIMINGS:
+            raise ExtensionError(f"{where}: reset_timing must be one of {RESET_TIMINGS}, got {self.reset_timing!r}")
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise ExtensionError(f"{where}: dt must be a positive number, got {self.dt}")
+
+
+@dataclass
+class GraphExt:
+    """Graph-wide facts: time step, where the graph came from, how the source consumes input.
+
+    ``input_layout``: ``TB`` (source model takes ``[T, B, ...]``), ``BT`` (``[B, T, ...]``) or
+    ``step`` (called once per time step with ``[B, ...]``, state kept inside its modules).
+    Inputs given to ``snnexport verify --input`` are always time-major ``[T, B, ...]``.
+    ``input_kind``: ``spikes`` (Bernoulli inputs by default) or ``analog`` (real currents).
+    """
+
+    dt: float = 1.0
+    source_framework: str = "torch"
+    source_framework_version: str = ""
+    input_layout: str = "TB"
+    input_kind: str = "spikes"
+    input_shape: tuple = ()
+    default_steps: int = 8
+    snnexport_version: str = ""
+    format_version: int = FORMAT_VERSION
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+    def to_meta(self) -> Dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "extra")}
+        out["input_shape"] = np.asarray(self.input_shape, dtype=np.int64)
+        out["dt"] = float(self.dt)
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        return out
+
+    @classmethod
+    def from_meta(cls, meta: Dict[str, Any], where: str = "graph") -> "GraphExt":
+        kw = {}
+        for f in fields(cls):
+            if f.name in meta:
+                v = meta[f.name]
+                if f.name == "input_shape":
+                    kw[f.name] = tuple(int(x) for x in np.asarray(v).reshape(-1))
+                elif f.name == "extra":
+                    kw[f.name] = {k: _scalar(x) for k, x in dict(v).items()}
+                else:
+                    kw[f.name] = _scalar(v)
+        ext = cls(**kw)
+        if ext.input_layout not in INPUT_LAYOUTS:
+            raise ExtensionError(f"{where}: input_layout must be one of {INPUT_LAYOUTS}, got {ext.input_layout!r}")
+        if ext.input_kind not in INPUT_KINDS:
+            raise ExtensionError(f"{where}: input_kind must be one of {INPUT_KINDS}, got {ext.input_kind!r}")
+        if not (math.isfinite(float(ext.dt)) and float(ext.dt) > 0):
+            raise ExtensionError(f"{where}: dt must be a positive number, got {ext.dt}")
+        return ext
+
+
+# ----- accessors -------------------------------------------------------------------------
+
+def node_ext(node) -> Dict[str, Any]:
+    """The raw ``snnexport`` metadata dict of a node (empty if none)."""
+    meta = getattr(node, "metadata", None) or {}
+    return dict(meta.get(KEY, {}) or {})
+
+
+def set_node_ext(node, **values: Any) -> None:
+    meta = dict(getattr(node, "metadata", None) or {})
+    ext = dict(meta.get(KEY, {}) or {})
+    ext.update({k: v for k, v in values.items() if v is not None})
+    meta[KEY] = ext
+    node.metadata = meta
+
+
+def neuron_ext(node, where: str = "") -> Optional[NeuronExt]:
+    ext = node_ext(node)
+    if "dynamics" not in ext:
+        return None
+    return NeuronExt.from_meta(ext, type(node).__name__, where)
+
+
+def graph_ext(graph) -> GraphExt:
+    meta = getattr(graph, "metadata", None) or {}
+    return GraphExt.from_meta(dict(meta.get(KEY, {}) or {}))
+
+
+def time_reduction(node) -> Optional[str]:
+    red = _scalar(node_ext(node).get("time_reduction"))
+    if red is None or red == "":
+        return None
+    if red not in TIME_REDUCTIONS:
+        raise ExtensionError(f"time_reduction must be one of {TIME_REDUCTIONS}, got {red!r}")
+    return red
+
+
+def source_path(node) -> Optional[str]:
+    p = _scalar(node_ext(node).get("source_path"))
+    return str(p) if p not in (None, "") else None
+
+
+# ----- what a standard NIR consumer would get wrong ----------------------------------------
+
+def consumer_warnings(graph) -> List[str]:
+    """One line per place where a consumer that ignores the extension would differ."""
+    out: List[str] = []
+    for name, node in graph.nodes.items():
+        ext = node_ext(node)
+        red = ext.get("time_reduction")
+        if red:
+            out.append(f"{name}: input is the {_scalar(red)} over time of its inputs; plain NIR applies it at every step")
+        if "dynamics" not in ext:
+            continue
+        n = neuron_ext(node, name)
+        if n.compare == "ge":
+            out.append(f"{name}: fires on v >= threshold; plain NIR fires on v > threshold")
+        if n.reset == "subtract":
+            out.append(f"{name}: resets by subtracting the threshold; plain NIR resets to v_reset")
+        if n.reset == "none" and type(node).__name__ in SPIKING_TYPES:
+            out.append(f"{name}: never resets; plain NIR resets to v_reset")
+        if n.reset_timing == "delayed" and n.reset != "none":
+            out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
+        if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
+            out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
+    return out

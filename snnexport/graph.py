@@ -1,0 +1,187 @@
+"""NIR graph helpers: safe reading/writing, validation, execution order, plain-NIR view."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Dict, List, Set, Tuple
+
+import nir
+import numpy as np
+
+from .atomic import atomic_path
+from .errors import SnnexportError
+from .extension import (
+    KEY,
+    NEURON_TYPES,
+    ExtensionError,
+    graph_ext,
+    neuron_ext,
+    time_reduction,
+)
+
+Edge = Tuple[str, str]
+
+
+def read_graph(path: str | Path) -> nir.NIRGraph:
+    """``nir.read`` with one-line errors, followed by :func:`validate_graph`."""
+    path = Path(path)
+    if not path.exists():
+        raise SnnexportError(f"{path}: no such file")
+    if path.is_dir():
+        raise SnnexportError(f"{path}: is a directory, expected a NIR (HDF5) file")
+    try:
+        graph = nir.read(str(path))
+    except OSError as e:
+        raise SnnexportError(f"{path}: not a readable NIR HDF5 file ({str(e).splitlines()[0]})") from None
+    except Exception as e:  # nir raises bare ValueError/KeyError/AssertionError on bad content
+        raise SnnexportError(f"{path}: malformed NIR graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+    if not isinstance(graph, nir.NIRGraph):
+        raise SnnexportError(f"{path}: top-level NIR node is {type(graph).__name__}, expected NIRGraph")
+    validate_graph(graph, where=str(path))
+    return graph
+
+
+def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
+    """Write with ``nir.write`` atomically and read it back before the rename."""
+    path = Path(path)
+    with atomic_path(path, suffix=".nir") as tmp:
+        nir.write(str(tmp), graph)
+        back = nir.read(str(tmp))
+        if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
+            raise SnnexportError(f"{path}: graph read back from HDF5 differs from the one written")
+    return path
+
+
+def incoming(graph: nir.NIRGraph) -> Dict[str, List[str]]:
+    """Sources of each node, in the order their edges are listed (summation order)."""
+    inc: Dict[str, List[str]] = {name: [] for name in graph.nodes}
+    for a, b in graph.edges:
+        inc[b].append(a)
+    return inc
+
+
+def outgoing(graph: nir.NIRGraph) -> Dict[str, List[str]]:
+    out: Dict[str, List[str]] = {name: [] for name in graph.nodes}
+    for a, b in graph.edges:
+        out[a].append(b)
+    return out
+
+
+def input_names(graph: nir.NIRGraph) -> List[str]:
+    return [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+
+
+def output_names(graph: nir.NIRGraph) -> List[str]:
+    return [n for n, node in graph.nodes.items() if isinstance(node, nir.Output)]
+
+
+def execution_order(graph: nir.NIRGraph) -> Tuple[List[str], Set[Edge]]:
+    """Topological order of the nodes and the set of back edges (recurrent connections).
+
+    A back edge ``(a, b)`` carries ``a``'s output of the *previous* time step into ``b``;
+    every other edge carries the value of the same step.
+    """
+    out = outgoing(graph)
+    state: Dict[str, int] = {}  # 1 = on stack, 2 = done
+    post: List[str] = []
+    back: Set[Edge] = set()
+    roots = input_names(graph) + [n for n in graph.nodes if n not in input_names(graph)]
+    for root in roots:
+        if root in state:
+            continue
+        stack = [(root, iter(out[root]))]
+        state[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[node] = 2
+                post.append(node)
+            elif state.get(nxt) == 1:
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(out[nxt])))
+    return post[::-1], back
+
+
+def validate_graph(graph: nir.NIRGraph, where: str = "graph") -> None:
+    """Structural checks with one-line errors naming the node."""
+    names = set(graph.nodes)
+    for a, b in graph.edges:
+        for end in (a, b):
+            if end not in names:
+                raise SnnexportError(f"{where}: edge ({a} -> {b}) names node {end!r}, which does not exist")
+    if not input_names(graph):
+        raise SnnexportError(f"{where}: graph has no Input node")
+    if not output_names(graph):
+        raise SnnexportError(f"{where}: graph has no Output node")
+    try:
+        graph_ext(graph)
+    except ExtensionError as e:
+        raise SnnexportError(f"{where}: {e}") from None
+    _, back = execution_order(graph)
+    for a, b in back:
+        # A cycle must pass through a stateful neuron, else it is an algebraic loop.
+        if not _cycle_has_neuron(graph, a, b):
+            raise SnnexportError(f"{where}: cycle through edge ({a} -> {b}) has no neuron (no delay): not executable")
+    inc = incoming(graph)
+    for name, node in graph.nodes.items():
+        tname = type(node).__name__
+        if not isinstance(node, nir.Input) and not inc[name]:
+            raise SnnexportError(f"{where}: node {name!r} ({tname}) has no incoming edge")
+        try:
+            if tname in NEURON_TYPES:
+                _check_neuron_params(node, name)
+                neuron_ext(node, name)
+            time_reduction(node)
+        except ExtensionError as e:
+            raise SnnexportError(f"{where}: node {name!r}: {e}") from None
+
+
+def _check_neuron_params(node, name: str) -> None:
+    for field_name in ("tau", "tau_mem", "tau_syn", "r", "v_threshold", "v_leak", "v_reset"):
+        if not hasattr(node, field_name):
+            continue
+        value = np.asarray(getattr(node, field_name), dtype=np.float64)
+        if not np.all(np.isfinite(value)):
+            raise ExtensionError(f"{field_name} has NaN or infinite values")
+        if field_name.startswith("tau") and np.any(value <= 0):
+            raise ExtensionError(f"{field_name} must be positive (min {value.min()})")
+
+
+def _cycle_has_neuron(graph: nir.NIRGraph, a: str, b: str) -> bool:
+    # nodes on some path b ->* a, plus a and b themselves
+    out = outgoing(graph)
+    seen, stack = set(), [b]
+    reach = set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        reach.add(n)
+        if n == a:
+            continue
+        stack.extend(out[n])
+    return any(type(graph.nodes[n]).__name__ in NEURON_TYPES for n in reach)
+
+
+def plain_view(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """A deep copy with every ``snnexport`` metadata entry removed (what plain consumers see)."""
+    g = copy.deepcopy(graph)
+    for node in list(g.nodes.values()) + [g]:
+        meta = dict(getattr(node, "metadata", None) or {})
+        meta.pop(KEY, None)
+        node.metadata = meta
+    return g
+
+
+def param_count(node) -> int:
+    total = 0
+    for attr in ("weight", "bias"):
+        if hasattr(node, attr) and getattr(node, attr) is not None:
+            total += int(np.asarray(getattr(node, attr)).size)
+    return total

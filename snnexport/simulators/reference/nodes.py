@@ -1,0 +1,238 @@
+"""One rule per NIR node type: ``prepare(node, ctx) -> params`` and a pure step.
+
+Every rule's step is ``step(x, state, params) -> (y, state, membrane)`` where ``x`` is the
+sum of the node's incoming edges at this time step (``[B, *shape]``), ``state`` is whatever
+``init(params, batch)`` returned (``None`` for stateless nodes) and ``membrane`` is the
+value compared with the threshold (neurons) or ``None``. Semantics per node are written
+in SEMANTICS.md beside this file; the neuron equations are those of
+:mod:`snnexport.extension`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...errors import SnnexportError
+from ...extension import NeuronExt, neuron_ext
+
+
+@dataclass
+class Rule:
+    prepare: Callable[[Any, "Ctx"], Dict[str, Any]]
+    step: Callable[[torch.Tensor, Any, Dict[str, Any]], tuple]
+    init: Callable[[Dict[str, Any], int], Any] = lambda p, b: None
+    spiking: bool = False
+    neuron: bool = False
+
+
+@dataclass
+class Ctx:
+    name: str
+    dtype: torch.dtype
+    dt: float
+    in_shape: Optional[tuple] = None
+
+
+RULES: Dict[str, Rule] = {}
+
+
+def rule(*type_names: str, **kw):
+    def deco(fn_pair):
+        prepare, step = fn_pair()
+        for t in type_names:
+            RULES[t] = Rule(prepare, step, **kw)
+        return fn_pair
+
+    return deco
+
+
+def T(a, ctx: Ctx) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float64)).to(ctx.dtype)
+
+
+def _stateless(fn):
+    return lambda x, s, p: (fn(x, p), None, None)
+
+
+# ---------------------------------------------------------------- linear maps
+
+@rule("Input", "Output")
+def _identity():
+    return (lambda node, ctx: {}), _stateless(lambda x, p: x)
+
+
+@rule("Affine")
+def _affine():
+    return (lambda n, c: {"w": T(n.weight, c), "b": T(n.bias, c)}), _stateless(lambda x, p: F.linear(x, p["w"], p["b"]))
+
+
+@rule("Linear")
+def _linear():
+    return (lambda n, c: {"w": T(n.weight, c)}), _stateless(lambda x, p: F.linear(x, p["w"]))
+
+
+def _conv_params(n, c, dims):
+    pad = n.padding if isinstance(n.padding, str) else tuple(int(v) for v in np.atleast_1d(n.padding))
+    as_t = lambda v: tuple(int(x) for x in np.broadcast_to(np.atleast_1d(v), (dims,)))  # noqa: E731
+    return {"w": T(n.weight, c), "b": T(n.bias, c), "stride": as_t(n.stride), "padding": pad if isinstance(pad, str) else as_t(pad),
+            "dilation": as_t(n.dilation), "groups": int(n.groups)}
+
+
+@rule("Conv2d")
+def _conv2d():
+    return (lambda n, c: _conv_params(n, c, 2)), _stateless(
+        lambda x, p: F.conv2d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"]))
+
+
+@rule("Conv1d")
+def _conv1d():
+    return (lambda n, c: _conv_params(n, c, 1)), _stateless(
+        lambda x, p: F.conv1d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"]))
+
+
+@rule("Flatten")
+def _flatten():
+    def prepare(n, c):
+        start = int(n.start_dim)
+        end = int(n.end_dim)
+        # NIR dims are per sample; the batch dim sits in front
+        return {"start": start + 1 if start >= 0 else start, "end": end + 1 if end >= 0 else end}
+
+    return prepare, _stateless(lambda x, p: x.flatten(p["start"], p["end"]))
+
+
+def _pool_params(n, c):
+    two = lambda v: tuple(int(x) for x in np.broadcast_to(np.atleast_1d(v), (2,)))  # noqa: E731
+    return {"k": two(n.kernel_size), "s": two(n.stride), "p": two(n.padding)}
+
+
+@rule("AvgPool2d")
+def _avgpool():
+    return _pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], count_include_pad=True))
+
+
+@rule("SumPool2d")
+def _sumpool():
+    return _pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], divisor_override=1))
+
+
+@rule("Scale")
+def _scale():
+    return (lambda n, c: {"s": T(n.scale, c)}), _stateless(lambda x, p: x * p["s"])
+
+
+@rule("Threshold")
+def _threshold():
+    return (lambda n, c: {"t": T(n.threshold, c)}), _stateless(lambda x, p: (x > p["t"]).to(x.dtype))
+
+
+# ---------------------------------------------------------------- neurons
+
+def _plain_ext(node, dt: float) -> NeuronExt:
+    """A node without our metadata: NIR's own semantics, Euler-discretised with the graph dt."""
+    name = type(node).__name__
+    if name == "IF":
+        return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
+    if name in ("CubaLIF", "CubaLI"):
+        return NeuronExt("norse", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
+                                   "syn_gain": np.asarray(node.w_in)}, dt=dt)
+    return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
+
+
+def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
+    ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
+    name = type(node).__name__
+    p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.params.items()}
+    shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
+    p["ext"] = ext
+    p["shape"] = shape
+    p["cuba"] = name.startswith("Cuba")
+    p["spiking"] = name in ("LIF", "IF", "CubaLIF")
+    p["v_leak"] = T(getattr(node, "v_leak", 0.0), ctx)
+    if p["spiking"]:
+        p["thr"] = T(node.v_threshold, ctx)
+        p["v_reset"] = T(node.v_reset, ctx)
+    if ext.dynamics in ("euler", "norse"):
+        p["dt"] = torch.tensor(ext.dt, dtype=ctx.dtype)
+        p["a_mem"] = p["dt"] * p["tau_mem_inv"]  # Norse computes dt * tau_inv first
+        if ext.dynamics == "norse":
+            p["a_syn"] = -p["dt"] * p["tau_syn_inv"]
+    return p
+
+
+def _dynamics(U, J, I, p):
+    """Membrane (and synaptic current) update; see snnexport.extension for the equations."""
+    ext: NeuronExt = p["ext"]
+    d = ext.dynamics
+    if not p["cuba"]:
+        if d == "beta":
+            return p["beta"] * U + p["gain"] * I, J
+        if d == "tau_decay_input":
+            return U + (p["gain"] * I - (U - p["v_leak"])) / p["tau"], J
+        if d == "tau":
+            return U - (U - p["v_leak"]) / p["tau"] + p["gain"] * I, J
+        if d == "euler":
+            return U + p["a_mem"] * ((p["v_leak"] - U) + p["r"] * I), J
+    else:
+        if d == "beta":
+            J = p["alpha"] * J + p["syn_gain"] * I
+            return p["beta"] * U + p["gain"] * J, J
+        if d == "norse":  # membrane sees the old current; input joins the current afterwards
+            U = U + p["a_mem"] * ((p["v_leak"] - U) + J)
+            J = J + p["a_syn"] * J
+            return U, J
+    raise SnnexportError(f"unknown dynamics {d!r}")
+
+
+def neuron_init(p, batch: int):
+    shape = (batch, *p["shape"])
+    z = torch.zeros(shape, dtype=p["v_leak"].dtype)
+    return (z, z.clone(), z.clone())  # membrane U, synaptic current J, previous spikes S
+
+
+def neuron_step(I, state, p):
+    U, J, S_prev = state
+    ext: NeuronExt = p["ext"]
+    delayed = ext.reset_timing == "delayed" and p["spiking"]
+    if delayed and ext.reset == "value":
+        U = torch.where(S_prev.bool(), p["v_reset"], U)
+    U, J = _dynamics(U, J, I, p)
+    if delayed and ext.reset == "subtract":
+        U = U - S_prev * p["thr"]
+    if ext.dynamics == "norse" and p["cuba"]:
+        J_next = J + p["syn_gain"] * I
+    else:
+        J_next = J
+    if not p["spiking"]:
+        return U, (U, J_next, S_prev), U
+    S = (U >= p["thr"]) if ext.compare == "ge" else (U > p["thr"])
+    S = S.to(U.dtype)
+    membrane = U
+    if not delayed:
+        if ext.reset == "subtract":
+            U = U - S * p["thr"]
+        elif ext.reset == "value":
+            U = torch.where(S.bool(), p["v_reset"], U)
+    return S, (U, J_next, S), membrane
+
+
+for _name in ("LIF", "IF", "CubaLIF", "LI", "CubaLI"):
+    RULES[_name] = Rule(_neuron_prepare, neuron_step, neuron_init,
+                        spiking=_name in ("LIF", "IF", "CubaLIF"), neuron=True)
+
+
+def stateless_module_rule(build: Callable[[Any, "Ctx"], torch.nn.Module]) -> Rule:
+    """A rule that runs a framework's own stateless module (nn.Linear, nn.Conv2d...)."""
+    return Rule(lambda n, c: {"module": build(n, c)}, lambda x, s, p: (p["module"](x), None, None))
+
+
+def unsupported(node_type: str, name: str) -> SnnexportError:
+    return SnnexportError(
+        f"node {name!r}: the reference simulator has no rule for NIR type {node_type} (supported: {', '.join(sorted(RULES))})"
+    )

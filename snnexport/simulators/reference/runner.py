@@ -1,0 +1,196 @@
+"""The reference simulator: a pure functional step over a compiled NIR graph, and a runner.
+
+``program = compile_graph(graph, dtype)``; ``state = init_state(program, batch)``;
+``outputs, state = step(program, x_t, state)`` advances every node by one time step.
+:func:`simulate` runs ``T`` steps and evaluates time-reduced nodes (readouts) at the end.
+:class:`ReferenceSimulator` is the thin ``nn.Module`` around it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+import nir
+import numpy as np
+import torch
+
+from ...errors import SnnexportError
+from ...extension import graph_ext, time_reduction
+from ...graph import execution_order, incoming, outgoing, validate_graph
+from ..base import SimResult, register_simulator
+from .nodes import RULES, Ctx, unsupported
+
+
+@dataclass
+class Program:
+    graph: nir.NIRGraph
+    order: List[str]                 # per-step nodes, topological
+    post_order: List[str]            # nodes evaluated once after the last step (time-reduced and after)
+    back: Set[Tuple[str, str]]
+    inputs: Dict[str, List[str]]
+    params: Dict[str, Dict[str, Any]]
+    rules: Dict[str, Any]
+    reductions: Dict[str, str]
+    dtype: torch.dtype
+    input_name: str
+    out_shapes: Dict[str, Optional[tuple]] = field(default_factory=dict)
+    adapters: List[str] = field(default_factory=list)
+
+
+def compile_graph(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64,
+                  rules: Optional[Dict[str, Any]] = None) -> Program:
+    """Prepare every node's parameters. ``rules`` (NIR type name -> :class:`~.nodes.Rule`)
+    overrides the reference rules: importers run their own framework's modules through the
+    same runner (same edge summation, recurrence and time-reduction handling)."""
+    validate_graph(graph)
+    table = dict(RULES)
+    table.update(rules or {})
+    ext = graph_ext(graph)
+    order, back = execution_order(graph)
+    inputs = incoming(graph)
+    outs = outgoing(graph)
+    reductions = {n: time_reduction(graph.nodes[n]) for n in graph.nodes if time_reduction(graph.nodes[n])}
+    post: Set[str] = set()
+    stack = list(reductions)
+    while stack:
+        n = stack.pop()
+        if n not in post:
+            post.add(n)
+            stack.extend(outs[n])
+    params, rules = {}, {}
+    for name in order:
+        node = graph.nodes[name]
+        tname = type(node).__name__
+        rule = table.get(tname)
+        if rule is None:
+            raise unsupported(tname, name)
+        if name in post and rule.neuron:
+            raise SnnexportError(f"node {name!r}: a neuron cannot follow a time reduction (it would run once, not per step)")
+        rules[name] = rule
+        params[name] = rule.prepare(node, Ctx(name, dtype, float(ext.dt)))
+    input_name = [n for n in order if isinstance(graph.nodes[n], nir.Input)][0]
+    out_shapes = {}
+    for name, node in graph.nodes.items():
+        shp = (node.output_type or {}).get("output")
+        out_shapes[name] = tuple(int(s) for s in np.asarray(shp).tolist()) if shp is not None else None
+    adapters = sorted({a for p in params.values() for a in (p.get("adapters") or [])})
+    return Program(graph, [n for n in order if n not in post], [n for n in order if n in post], back, inputs,
+                   params, rules, reductions, dtype, input_name, out_shapes, adapters)
+
+
+def init_state(prog: Program, batch: int) -> Dict[str, Any]:
+    state: Dict[str, Any] = {}
+    for name in prog.order:
+        rule = prog.rules[name]
+        if rule.neuron:
+            p = prog.params[name]
+            if p["shape"] is None:
+                raise SnnexportError(f"node {name!r}: neuron shape unknown")
+            state[name] = rule.init(p, batch)
+    # previous-step outputs for back edges (recurrent connections)
+    for a, _ in prog.back:
+        shp = prog.out_shapes.get(a)
+        if shp is None:
+            raise SnnexportError(f"node {a!r}: output shape unknown, needed for its recurrent edge")
+        state[("prev", a)] = torch.zeros((batch, *shp), dtype=prog.dtype)
+    return state
+
+
+def _sum_inputs(prog: Program, name: str, values: Dict[str, torch.Tensor], state) -> torch.Tensor:
+    total = None
+    for src in prog.inputs[name]:
+        v = state[("prev", src)] if (src, name) in prog.back else values[src]
+        total = v if total is None else total + v
+    return total
+
+
+def step(prog: Program, x_t: torch.Tensor, state: Dict[str, Any]):
+    """Advance every per-step node by one time step. Returns (node outputs, new state, membranes)."""
+    values: Dict[str, torch.Tensor] = {}
+    membranes: Dict[str, torch.Tensor] = {}
+    new_state = dict(state)
+    for name in prog.order:
+        rule = prog.rules[name]
+        x = x_t if name == prog.input_name else _sum_inputs(prog, name, values, state)
+        y, s, mem = rule.step(x, state.get(name), prog.params[name])
+        values[name] = y
+        if rule.neuron:
+            new_state[name] = s
+            membranes[name] = mem
+    for a, _ in prog.back:
+        new_state[("prev", a)] = values[a]
+    return values, new_state, membranes
+
+
+_REDUCERS = {
+    "mean": lambda x: x.mean(dim=0),
+    "sum": lambda x: x.sum(dim=0),
+    "last": lambda x: x[-1],
+    "max": lambda x: x.amax(dim=0),
+}
+
+
+def simulate(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.float64,
+             record_activations: bool = False, record_membranes: bool = True) -> SimResult:
+    """Run ``x`` (time-major ``[T, B, *input_shape]``) through ``graph``."""
+    prog = graph if isinstance(graph, Program) else compile_graph(graph, dtype)
+    x = x.to(prog.dtype)
+    T, B = x.shape[:2]
+    state = init_state(prog, B)
+    per_step: Dict[str, List[torch.Tensor]] = {}
+    mems: Dict[str, List[torch.Tensor]] = {}
+    needed_by_post = {src for n in prog.post_order for src in prog.inputs[n] if src not in prog.post_order}
+    keep = set(n for n in prog.order if prog.rules[n].spiking) | needed_by_post
+    keep |= {n for n in prog.order if isinstance(prog.graph.nodes[n], nir.Output)}
+    if record_activations:
+        keep |= set(prog.order)
+    with torch.no_grad():
+        for t in range(T):
+            values, state, membranes = step(prog, x[t], state)
+            for n in keep:
+                per_step.setdefault(n, []).append(values[n])
+            if record_membranes:
+                for n, m in membranes.items():
+                    mems.setdefault(n, []).append(m)
+        stacked = {n: torch.stack(v) for n, v in per_step.items()}
+        post_values: Dict[str, torch.Tensor] = {}
+        for name in prog.post_order:  # evaluated once, on time-reduced inputs
+            total = None
+            for src in prog.inputs[name]:
+                v = post_values[src] if src in post_values else stacked[src]
+                total = v if total is None else total + v
+            if name in prog.reductions:
+                total = _REDUCERS[prog.reductions[name]](total)
+            y, _, _ = prog.rules[name].step(total, None, prog.params[name])
+            post_values[name] = y
+    res = SimResult(adapters=list(prog.adapters))
+    for n in prog.order:
+        if prog.rules[n].spiking:
+            res.spikes[n] = stacked[n].to(torch.float64).numpy()
+        elif record_activations and not isinstance(prog.graph.nodes[n], (nir.Input, nir.Output)):
+            res.activations[n] = stacked[n].numpy()
+    res.membranes = {n: torch.stack(v).numpy() for n, v in mems.items() if v[0] is not None}
+    for n, node in prog.graph.nodes.items():
+        if isinstance(node, nir.Output):
+            res.readout[n] = (post_values[n] if n in post_values else stacked[n]).numpy()
+        elif record_activations and n in post_values:
+            res.activations[n] = post_values[n].numpy()
+    return res
+
+
+class ReferenceSimulator(torch.nn.Module):
+    """``nn.Module`` wrapper: ``forward(x [T, B, ...]) -> readout of the first Output node``."""
+
+    def __init__(self, graph: nir.NIRGraph, dtype: torch.dtype = torch.float64):
+        super().__init__()
+        self.program = compile_graph(graph, dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = simulate(self.program, x)
+        return torch.from_numpy(next(iter(res.readout.values())))
+
+
+@register_simulator("reference", role="reference")
+def run_reference(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
+    return simulate(graph, x, dtype)

@@ -1,0 +1,106 @@
+"""The source model as a verify participant, run in its own framework.
+
+Spikes of each neuron node are recorded with forward hooks on the module named by the
+node's ``source_path``; the readout is the model's own return value.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import nir
+import numpy as np
+import torch
+
+from ..errors import SnnexportError
+from ..extension import graph_ext, source_path
+from ..sources.convert import to_source_layout
+from ..sources.frameworks import reset_state
+from ..sources.registry import neuron_rule
+from .base import SimResult, register_simulator
+
+
+def _to_time_major(t: torch.Tensor, layout: str) -> torch.Tensor:
+    return t.transpose(0, 1) if layout == "BT" else t
+
+
+def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tensor) -> SimResult:
+    ext = graph_ext(graph)
+    layout = ext.input_layout
+    modules = dict(model.named_modules())
+    spiking = {n: node for n, node in graph.nodes.items() if type(node).__name__ in ("LIF", "IF", "CubaLIF")}
+    records: Dict[str, List[torch.Tensor]] = {n: [] for n in spiking}
+    hooks = []
+    for name in spiking:
+        path = source_path(graph.nodes[name])
+        mod = modules.get(path) if path is not None else None
+        if mod is None:
+            raise SnnexportError(f"node {name!r}: source module {path!r} not found in the model")
+        spec = neuron_rule(mod)(mod)
+
+        def hook(m, args, out, _name=name, _idx=spec.output_index):
+            main = out[_idx] if _idx is not None else out
+            records[_name].append(main.detach())
+
+        hooks.append(mod.register_forward_hook(hook))
+    reset_state(model)
+    try:
+        with torch.no_grad():
+            if layout == "step":
+                outs = [model(x[t]) for t in range(x.shape[0])]
+            else:
+                out = model(to_source_layout(x, layout))
+    finally:
+        for h in hooks:
+            h.remove()
+        reset_state(model)
+    res = SimResult()
+    for name, recs in records.items():
+        if not recs:
+            continue
+        if layout == "step":
+            res.spikes[name] = torch.stack(recs).to(torch.float64).numpy()
+        else:
+            res.spikes[name] = _to_time_major(recs[0], layout).to(torch.float64).numpy()
+    out_name = [n for n, node in graph.nodes.items() if isinstance(node, nir.Output)][0]
+    if layout == "step":
+        res.readout[out_name] = torch.stack([_first_tensor(o) for o in outs]).to(torch.float64).numpy()
+    else:
+        y = _first_tensor(out)
+        reduced = "time_reduction" in (graph.nodes[out_name].metadata.get("snnexport", {}) or {}) or \
+            _output_is_reduced(graph, out_name)
+        res.readout[out_name] = (y if reduced else _to_time_major(y, layout)).to(torch.float64).numpy()
+    return res
+
+
+def _output_is_reduced(graph, out_name: str) -> bool:
+    from ..extension import time_reduction
+    from ..graph import incoming
+
+    inc = incoming(graph)
+    seen, stack = set(), [out_name]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if time_reduction(graph.nodes[n]):
+            return True
+        stack.extend(inc[n])
+    return False
+
+
+def _first_tensor(out: Any) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out:
+        return _first_tensor(out[0])
+    raise SnnexportError(f"source model returned {type(out).__name__}, expected a tensor")
+
+
+@register_simulator("source", role="source")
+def run_source(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, source=None, **_: Any) -> SimResult:
+    if source is None:
+        raise SnnexportError("the source participant needs a checkpoint (.pt), not a .nir graph")
+    model = source.model.to(dtype)
+    return run_source_model(model, graph, x.to(dtype))

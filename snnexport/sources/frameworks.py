@@ -1,0 +1,56 @@
+"""Per-framework facts the converter and the source runner need, one registry entry each.
+
+A framework registers (from its rule module) ``detect(model) -> bool``, ``reset(model)``
+(clear hidden state before a run), ``layout(model) -> "TB"|"BT"|"step"|None`` (how its
+models usually take input) and ``version``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import torch.nn as nn
+
+from . import registry
+
+
+def register_framework(name: str, detect: Callable[[nn.Module], bool], reset: Callable[[nn.Module], None],
+                       layout: Optional[Callable[[nn.Module], Optional[str]]] = None, version: str = "") -> None:
+    registry.FRAMEWORK_HOOKS[name] = {"detect": detect, "reset": reset, "layout": layout, "version": version}
+
+
+def detect_framework(model: nn.Module) -> str:
+    registry.load_framework_rules()
+    for name, hooks in registry.FRAMEWORK_HOOKS.items():
+        if hooks["detect"](model):
+            return name
+    return "torch"
+
+
+def framework_version(name: str) -> str:
+    hooks = registry.FRAMEWORK_HOOKS.get(name)
+    if hooks and hooks.get("version"):
+        return str(hooks["version"])
+    import torch
+
+    return f"torch {torch.__version__}"
+
+
+def default_layout(model: nn.Module) -> Optional[str]:
+    for hooks in registry.FRAMEWORK_HOOKS.values():
+        if hooks["detect"](model) and hooks.get("layout"):
+            lay = hooks["layout"](model)
+            if lay:
+                return lay
+    return None
+
+
+def reset_state(model: nn.Module) -> None:
+    """Clear hidden state of every framework's neurons in ``model`` (before each run)."""
+    for hooks in registry.FRAMEWORK_HOOKS.values():
+        if hooks["detect"](model):
+            hooks["reset"](model)
+    for m in model.modules():  # user modules may offer a reset() of their own
+        fn = getattr(m, "reset_state", None)
+        if callable(fn):
+            fn()

@@ -1,0 +1,148 @@
+"""Rules for plain ``torch.nn`` layers (shared by every framework)."""
+
+from __future__ import annotations
+
+import nir
+import numpy as np
+import torch.nn as nn
+
+from ..errors import SnnexportError
+from ..extension import set_node_ext
+from .registry import register_layer, register_unsupported
+
+
+def np64(t) -> np.ndarray:
+    return t.detach().cpu().to(dtype=__import__("torch").float64).numpy().copy()
+
+
+@register_layer(nn.Linear)
+def linear(m: nn.Linear, ctx):
+    w = np64(m.weight)
+    if m.bias is None:
+        return nir.Linear(weight=w)
+    return nir.Affine(weight=w, bias=np64(m.bias))
+
+
+def dense_grouped_weight(w: np.ndarray, groups: int) -> np.ndarray:
+    """NIR infers a conv's input channels from ``weight.shape[1]``, so grouped convolutions
+    cannot be typed. Expand to the equivalent dense weight (zeros between groups): the extra
+    terms are exact zeros, so every output is bit-identical."""
+    if groups == 1:
+        return w
+    c_out, c_in_g = w.shape[:2]
+    out_g = c_out // groups
+    dense = np.zeros((c_out, c_in_g * groups, *w.shape[2:]), dtype=w.dtype)
+    for g in range(groups):
+        dense[g * out_g:(g + 1) * out_g, g * c_in_g:(g + 1) * c_in_g] = w[g * out_g:(g + 1) * out_g]
+    return dense
+
+
+def _conv(m, ctx, nir_cls, spatial: int):
+    if m.padding_mode != "zeros":
+        raise SnnexportError(f"{ctx.path}: {type(m).__name__} with padding_mode={m.padding_mode!r} has no NIR equivalent (only zero padding)")
+    if isinstance(m.padding, str):
+        raise SnnexportError(f"{ctx.path}: string padding {m.padding!r} is not supported; use explicit integers")
+    w = dense_grouped_weight(np64(m.weight), m.groups)
+    bias = np64(m.bias) if m.bias is not None else np.zeros(w.shape[0])
+    in_shape = tuple(ctx.in_shape)
+    if len(in_shape) != spatial + 1:
+        raise SnnexportError(f"{ctx.path}: {type(m).__name__} got per-sample input shape {in_shape}")
+    if spatial == 1:
+        return nir_cls(input_shape=int(in_shape[1]), weight=w, stride=int(m.stride[0]), padding=int(m.padding[0]),
+                       dilation=int(m.dilation[0]), groups=1, bias=bias)
+    return nir_cls(input_shape=tuple(int(s) for s in in_shape[1:]), weight=w, stride=tuple(m.stride),
+                   padding=tuple(m.padding), dilation=tuple(m.dilation), groups=1, bias=bias)
+
+
+@register_layer(nn.Conv2d)
+def conv2d(m: nn.Conv2d, ctx):
+    return _conv(m, ctx, nir.Conv2d, 2)
+
+
+@register_layer(nn.Conv1d)
+def conv1d(m: nn.Conv1d, ctx):
+    return _conv(m, ctx, nir.Conv1d, 1)
+
+
+def bn_scale_shift(m) -> tuple:
+    """Eval-mode BatchNorm as ``y = x*scale + shift`` (per channel)."""
+    if m.training:
+        raise SnnexportError("BatchNorm in training mode cannot be exported (call model.eval())")
+    if not m.track_running_stats or m.running_mean is None:
+        raise SnnexportError("BatchNorm without running statistics normalises with batch statistics; NIR cannot express it")
+    var = np64(m.running_var)
+    mean = np64(m.running_mean)
+    gamma = np64(m.weight) if m.weight is not None else np.ones_like(var)
+    beta = np64(m.bias) if m.bias is not None else np.zeros_like(var)
+    scale = gamma / np.sqrt(var + float(m.eps))
+    return scale, beta - mean * scale
+
+
+@register_layer(nn.BatchNorm2d)
+def batchnorm2d(m: nn.BatchNorm2d, ctx):
+    """Emitted as a diagonal 1x1 conv (exact: off-diagonal terms are zeros); folded into a
+    preceding Conv2d by the converter when that conv feeds nothing else."""
+    scale, shift = bn_scale_shift(m)
+    c = scale.shape[0]
+    w = np.zeros((c, c, 1, 1))
+    w[np.arange(c), np.arange(c), 0, 0] = scale
+    node = nir.Conv2d(input_shape=tuple(int(s) for s in ctx.in_shape[1:]), weight=w, stride=(1, 1), padding=(0, 0),
+                      dilation=(1, 1), groups=1, bias=shift)
+    set_node_ext(node, batchnorm={"scale": scale, "shift": shift})
+    return node
+
+
+@register_layer(nn.BatchNorm1d)
+def batchnorm1d(m: nn.BatchNorm1d, ctx):
+    scale, shift = bn_scale_shift(m)
+    if len(ctx.in_shape) != 1:
+        raise SnnexportError(f"{ctx.path}: BatchNorm1d over {tuple(ctx.in_shape)} inputs is not supported (only [B, N])")
+    node = nir.Affine(weight=np.diag(scale), bias=shift)
+    set_node_ext(node, batchnorm={"scale": scale, "shift": shift})
+    return node
+
+
+@register_layer(nn.Flatten)
+def flatten(m: nn.Flatten, ctx):
+    start = m.start_dim - ctx.leading_dims if m.start_dim >= 0 else m.start_dim
+    end = m.end_dim - ctx.leading_dims if m.end_dim >= 0 else m.end_dim
+    if start < 0 and m.start_dim >= 0:
+        raise SnnexportError(f"{ctx.path}: Flatten(start_dim={m.start_dim}) would merge batch/time dimensions")
+    return nir.Flatten(input_type={"input": np.array(ctx.in_shape)}, start_dim=int(start), end_dim=int(end))
+
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+@register_layer(nn.AvgPool2d)
+def avgpool2d(m: nn.AvgPool2d, ctx):
+    if m.ceil_mode:
+        raise SnnexportError(f"{ctx.path}: AvgPool2d(ceil_mode=True) has no NIR equivalent")
+    pad = _pair(m.padding)
+    if any(pad) and m.count_include_pad is False:
+        raise SnnexportError(f"{ctx.path}: AvgPool2d(count_include_pad=False) with padding has no NIR equivalent")
+    if m.divisor_override is not None:
+        raise SnnexportError(f"{ctx.path}: AvgPool2d(divisor_override=...) has no NIR equivalent")
+    k = _pair(m.kernel_size)
+    s = _pair(m.stride if m.stride is not None else m.kernel_size)
+    return nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(pad))
+
+
+@register_layer(nn.Identity)
+def identity(m, ctx):
+    return None
+
+
+@register_layer(nn.Dropout)
+def dropout(m, ctx):
+    return None  # eval mode: identity
+
+
+register_layer(nn.Dropout1d, dropout)
+register_layer(nn.Dropout2d, dropout)
+
+for _cls in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool2d):
+    register_unsupported(_cls, "NIR has no max-pooling node; use AvgPool2d (or a strided convolution) instead")
+register_unsupported(nn.ConvTranspose2d, "NIR has no transposed-convolution node")
+register_unsupported(nn.ConvTranspose1d, "NIR has no transposed-convolution node")
