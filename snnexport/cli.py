@@ -1,0 +1,193 @@
+"""``snnexport`` command line. Each command is thin: it parses, calls the library, prints.
+
+Exit codes: 0 success; 1 verify found a real mismatch; 2 bad input (one-line ``error:``
+message naming the file/node/module, never a traceback, never a partial output file);
+3 internal error (set ``SNNEXPORT_DEBUG=1`` for the traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, List, Optional
+
+import click
+
+from .errors import SnnexportError
+
+
+def _shape(text: Optional[str]) -> Optional[tuple]:
+    if not text:
+        return None
+    try:
+        shape = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise SnnexportError(f"--input-shape must be comma-separated integers like 3,32,32, got {text!r}") from None
+    if not shape or any(s <= 0 for s in shape):
+        raise SnnexportError(f"--input-shape must hold positive integers, got {text!r}")
+    return shape
+
+
+def model_options(fn):
+    """Options of every command that accepts a checkpoint."""
+    opts = [
+        click.option("--arch", help="Model factory 'package.module:factory' for a plain state_dict."),
+        click.option("--arch-kwargs", help="JSON object of keyword arguments for --arch."),
+        click.option("--unsafe-pickle", is_flag=True, help="Allow unpickling arbitrary objects (runs code from the file!)."),
+        click.option("--input-shape", help="Per-sample input shape, e.g. 3,32,32 (if the checkpoint does not say)."),
+        click.option("--input-layout", type=click.Choice(["TB", "BT", "step"]), help="How the model takes input."),
+        click.option("--dt", type=float, help="Time step in seconds recorded in the graph (default: checkpoint's or 1e-3)."),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=False, input_shape=None,
+                        input_layout=None, dt=None):
+    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint."""
+    from .checkpoint import load, parse_kwargs
+    from .graph import read_graph
+    from .sources import convert_model
+
+    p = Path(path)
+    if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
+        return read_graph(p), None
+    loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle)
+    graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
+    return graph, loaded
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="snnexport")
+def cli():
+    """Exact export of PyTorch spiking neural networks to NIR, verified across simulators."""
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), help="Output .nir file (default: MODEL.nir beside the input).")
+@model_options
+def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
+    """Convert a PyTorch SNN checkpoint into a NIR graph (HDF5)."""
+    from .extension import consumer_warnings
+    from .graph import write_graph
+
+    graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
+    out = Path(output) if output else Path(model).with_suffix(".nir")
+    write_graph(graph, out)
+    n_params = sum(_params(node) for node in graph.nodes.values())
+    click.echo(f"wrote {out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {n_params} parameters")
+    for w in consumer_warnings(graph):
+        click.echo(f"note (plain NIR consumers): {w}", err=True)
+
+
+def _params(node) -> int:
+    from .graph import param_count
+
+    return param_count(node)
+
+
+@cli.command()
+@click.argument("graph_path", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def inspect(graph_path, as_json):
+    """Show a NIR graph: nodes, types, shapes, edges, parameter counts, metadata."""
+    from .inspect_graph import describe, print_table
+
+    from .graph import read_graph
+
+    graph = read_graph(graph_path)
+    info = describe(graph)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+    else:
+        print_table(info)
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--sims", help="Comma-separated participants (default: source if a .pt, reference, snntorch, norse, upstream witnesses).")
+@click.option("--steps", type=int, help="Time steps T (default: the model's).")
+@click.option("--batch", type=int, default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--rate", type=float, default=0.2, show_default=True, help="Bernoulli rate of random spike input.")
+@click.option("--input", "input_path", type=click.Path(), help="Time-major input [T,B,...] as .npy or .npz.")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--save-spikes", type=click.Path(), help="Folder for one .npz of spikes/readout per participant.")
+@click.option("--no-upstream", is_flag=True, help="Skip the upstream witness rows.")
+@model_options
+def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, save_spikes, no_upstream,
+           arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
+    """Run the graph in every simulator beside the source model and prove identical spikes."""
+    import torch
+
+    from .inputs import make_input
+    from .verify import default_sims, run_verify
+    from .verify_output import print_report, save_results
+
+    graph, loaded = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
+    tdtype = torch.float64 if dtype == "float64" else torch.float32
+    x = make_input(graph, steps, batch, seed, rate, input_path, tdtype)
+    names: List[str] = [s.strip() for s in sims.split(",") if s.strip()] if sims else default_sims(loaded is not None)
+    if no_upstream:
+        names = [n for n in names if not n.endswith("-upstream")]
+    if "source" in names and loaded is None:
+        raise SnnexportError(f"{model}: --sims source needs a checkpoint (.pt), not a graph")
+    results = {} if save_spikes else None
+    report = run_verify(graph, x, tdtype, names, source=loaded, progress=not as_json, keep_results=results)
+    if save_spikes:
+        save_results(results, save_spikes)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+    else:
+        print_report(report)
+    sys.exit(0 if report.identical else 1)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (report, targets, zoo, ONNX)."""
+    import importlib
+
+    for mod, attrs in (("report", ("command",)), ("targets", ("targets_command",)), ("zoo", ("models_command", "train_command")),
+                       ("onnx_export", ("command",))):
+        try:
+            m = importlib.import_module(f"snnexport.{mod}")
+        except ModuleNotFoundError as e:
+            if (e.name or "") == f"snnexport.{mod}":
+                continue
+            raise
+        for a in attrs:
+            cmd = getattr(m, a, None)
+            if cmd is not None:
+                cli.add_command(cmd)
+
+
+def main(argv: Optional[List[str]] = None) -> Any:
+    try:
+        _register_optional_commands()
+        return cli.main(args=argv, prog_name="snnexport", standalone_mode=False)
+    except SnnexportError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        click.echo(f"error: {e.format_message()}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001
+        if os.environ.get("SNNEXPORT_DEBUG"):
+            raise
+        msg = " ".join(str(e).split())[:300]
+        click.echo(f"error: internal error ({type(e).__name__}: {msg}); set SNNEXPORT_DEBUG=1 for the traceback", err=True)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

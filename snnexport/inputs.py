@@ -1,0 +1,78 @@
+"""Inputs shared by verify and report: a user's array, or seeded input of the kind the model expects.
+
+Convention: always **time-major** ``[T, B, *input_shape]`` (``T`` steps, ``B`` samples),
+whatever layout the source model itself uses. Files: ``.npy``, or ``.npz`` holding one
+array (or one named ``x``). Without a file: Bernoulli(``rate``) spikes for graphs whose
+``input_kind`` is ``spikes``, standard-normal currents for ``analog``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import nir
+import numpy as np
+import torch
+
+from .errors import SnnexportError
+from .extension import graph_ext
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    path = Path(path)
+    if not path.exists():
+        raise SnnexportError(f"{path}: no such file")
+    try:
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if not keys:
+                    raise SnnexportError(f"{path}: .npz archive holds no array")
+                key = "x" if "x" in keys else keys[0]
+                if len(keys) > 1 and "x" not in keys:
+                    raise SnnexportError(f"{path}: .npz holds several arrays ({', '.join(keys)}); name the input 'x'")
+                return np.asarray(z[key])
+        return np.load(path, allow_pickle=False)
+    except SnnexportError:
+        raise
+    except ValueError as e:
+        raise SnnexportError(f"{path}: not a plain numeric .npy/.npz array ({str(e).splitlines()[0]})") from None
+    except (OSError, EOFError) as e:
+        raise SnnexportError(f"{path}: unreadable array file ({str(e).splitlines()[0] or type(e).__name__})") from None
+
+
+def check_input(arr: np.ndarray, graph: nir.NIRGraph, where: str) -> np.ndarray:
+    shape = tuple(graph_ext(graph).input_shape)
+    if arr.dtype.kind not in "fiub":
+        raise SnnexportError(f"{where}: input dtype {arr.dtype} is not numeric")
+    if arr.ndim != 2 + len(shape):
+        raise SnnexportError(
+            f"{where}: input has rank {arr.ndim} (shape {arr.shape}); expected time-major [T, B, {', '.join(map(str, shape))}]"
+        )
+    if shape and tuple(arr.shape[2:]) != shape:
+        raise SnnexportError(f"{where}: per-sample input shape {tuple(arr.shape[2:])} differs from the model's {shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise SnnexportError(f"{where}: input has no time steps or no samples (shape {arr.shape})")
+    if not np.all(np.isfinite(arr.astype(np.float64, copy=False))):
+        raise SnnexportError(f"{where}: input contains NaN or infinite values")
+    return arr
+
+
+def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4, seed: int = 0,
+               rate: float = 0.2, path: Optional[str] = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The verify/report input, time-major ``[T, B, *input_shape]`` in ``dtype``."""
+    if path is not None:
+        arr = check_input(load_array(path), graph, str(path))
+        return torch.from_numpy(np.ascontiguousarray(arr)).to(dtype)
+    ext = graph_ext(graph)
+    steps = int(steps or ext.default_steps)
+    if steps < 1 or batch < 1:
+        raise SnnexportError(f"--steps and --batch must be at least 1 (got {steps}, {batch})")
+    if not 0.0 <= rate <= 1.0:
+        raise SnnexportError(f"--rate must lie in [0, 1], got {rate}")
+    shape = (steps, batch, *ext.input_shape)
+    g = torch.Generator().manual_seed(int(seed))
+    if ext.input_kind == "spikes":
+        return (torch.rand(shape, generator=g, dtype=torch.float64) < rate).to(dtype)
+    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)

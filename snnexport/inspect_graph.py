@@ -1,0 +1,73 @@
+"""``snnexport inspect``: what a NIR graph holds, as a dict (for --json) or a rich table."""
+
+from __future__ import annotations
+
+from typing import Any, Dict
+
+import nir
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .extension import KEY, consumer_warnings, graph_ext
+from .graph import execution_order, incoming, param_count
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray):
+        if v.size > 8:
+            return f"array{list(v.shape)} min={v.min():.6g} max={v.max():.6g}"
+        return v.tolist()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _shape(t) -> Any:
+    v = (t or {}).get("input") if "input" in (t or {}) else (t or {}).get("output")
+    return None if v is None else [int(s) for s in np.asarray(v).tolist()]
+
+
+def describe(graph: nir.NIRGraph) -> Dict[str, Any]:
+    order, back = execution_order(graph)
+    inc = incoming(graph)
+    nodes = []
+    for name in order:
+        node = graph.nodes[name]
+        nodes.append({
+            "name": name, "type": type(node).__name__, "input_shape": _shape(node.input_type),
+            "output_shape": _shape(node.output_type), "parameters": param_count(node), "inputs": inc[name],
+            "metadata": _plain((node.metadata or {}).get(KEY, {})),
+        })
+    return {
+        "nodes": nodes,
+        "edges": [list(e) for e in graph.edges],
+        "recurrent_edges": sorted(list(e) for e in back),
+        "parameters": sum(n["parameters"] for n in nodes),
+        "metadata": _plain(graph_ext(graph).to_meta()),
+        "plain_nir_warnings": consumer_warnings(graph),
+    }
+
+
+def print_table(info: Dict[str, Any]) -> None:
+    console = Console(width=160)
+    t = Table(title=f"NIR graph: {len(info['nodes'])} nodes, {len(info['edges'])} edges, {info['parameters']} parameters")
+    for col in ("node", "type", "in", "out", "params", "inputs", "snnexport metadata"):
+        t.add_column(col, overflow="fold")
+    for n in info["nodes"]:
+        meta = n["metadata"]
+        brief = ", ".join(f"{k}={v}" for k, v in meta.items() if k not in ("params", "source_path", "batchnorm"))
+        t.add_row(n["name"], n["type"], str(n["input_shape"]), str(n["output_shape"]), str(n["parameters"]),
+                  ", ".join(n["inputs"]), brief)
+    console.print(t)
+    m = info["metadata"]
+    console.print(f"graph: dt={m['dt']} source={m['source_framework']} ({m['source_framework_version']}) "
+                  f"input_layout={m['input_layout']} input_kind={m['input_kind']} input_shape={m['input_shape']}")
+    if info["recurrent_edges"]:
+        console.print(f"recurrent edges (one-step delay): {info['recurrent_edges']}")
+    for w in info["plain_nir_warnings"]:
+        console.print(f"[yellow]plain NIR consumers:[/] {w}")
