@@ -58,10 +58,11 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
     for name, recs in records.items():
         if not recs:
             continue
-        if layout == "step":
-            res.spikes[name] = torch.stack(recs).to(torch.float64).numpy()
-        else:
+        per_sample = np.asarray(graph.nodes[name].output_type["output"]).size
+        if len(recs) == 1 and recs[0].dim() == per_sample + 2:  # one multi-step call
             res.spikes[name] = _to_time_major(recs[0], layout).to(torch.float64).numpy()
+        else:  # one call per time step (step models, or time loops inside forward)
+            res.spikes[name] = torch.stack(recs).to(torch.float64).numpy()
     out_name = [n for n, node in graph.nodes.items() if isinstance(node, nir.Output)][0]
     if layout == "step":
         res.readout[out_name] = torch.stack([_first_tensor(o) for o in outs]).to(torch.float64).numpy()
