@@ -119,13 +119,15 @@ def inspect(graph_path, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--save-spikes", type=click.Path(), help="Folder for one .npz of spikes/readout per participant.")
 @click.option("--no-upstream", is_flag=True, help="Skip the upstream witness rows.")
+@click.option("--max-memory", help="Memory budget, e.g. 4G (default: half the machine's RAM); larger runs are chunked.")
 @model_options
-def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, save_spikes, no_upstream,
+def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, save_spikes, no_upstream, max_memory,
            arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
     """Run the graph in every simulator beside the source model and prove identical spikes."""
     import torch
 
     from .inputs import make_input
+    from .resources import parse_size
     from .verify import default_sims, run_verify
     from .verify_output import print_report, save_results
 
@@ -138,7 +140,8 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
     if "source" in names and loaded is None:
         raise SnnexportError(f"{model}: --sims source needs a checkpoint (.pt), not a graph")
     results = {} if save_spikes else None
-    report = run_verify(graph, x, tdtype, names, source=loaded, progress=not as_json, keep_results=results)
+    report = run_verify(graph, x, tdtype, names, source=loaded, progress=not as_json, keep_results=results,
+                        max_memory=parse_size(max_memory))
     if save_spikes:
         save_results(results, save_spikes)
     if as_json:

@@ -169,6 +169,21 @@ def _cycle_has_neuron(graph: nir.NIRGraph, a: str, b: str) -> bool:
     return any(type(graph.nodes[n]).__name__ in NEURON_TYPES for n in reach)
 
 
+def output_is_time_reduced(graph: nir.NIRGraph, out_name: str) -> bool:
+    """Whether a time reduction lies upstream of this Output node (its readout is [B, ...])."""
+    inc = incoming(graph)
+    seen, stack = set(), [out_name]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if time_reduction(graph.nodes[n]):
+            return True
+        stack.extend(inc[n])
+    return False
+
+
 def plain_view(graph: nir.NIRGraph) -> nir.NIRGraph:
     """A deep copy with every ``snnexport`` metadata entry removed (what plain consumers see)."""
     g = copy.deepcopy(graph)

@@ -72,6 +72,12 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
     if not 0.0 <= rate <= 1.0:
         raise SnnexportError(f"--rate must lie in [0, 1], got {rate}")
     shape = (steps, batch, *ext.input_shape)
+    from .resources import default_budget
+
+    nbytes = float(np.prod(np.asarray(shape, dtype=np.float64))) * 8
+    if nbytes > default_budget():
+        raise SnnexportError(f"input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the memory budget; "
+                             f"lower --steps/--batch")
     g = torch.Generator().manual_seed(int(seed))
     if ext.input_kind == "spikes":
         return (torch.rand(shape, generator=g, dtype=torch.float64) < rate).to(dtype)

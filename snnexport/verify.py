@@ -148,51 +148,88 @@ def _classify_rounding(graph, ref: SimResult, other: SimResult, nodes: List[str]
     row.consequential_mismatches = consequential if real == 0 else 0
 
 
-def run_verify(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.float64,
-               sims: Optional[List[str]] = None, source=None, progress: bool = False,
-               keep_results: Optional[Dict[str, SimResult]] = None) -> VerifyReport:
-    """Compare every participant in ``sims`` with the reference; ``keep_results`` (a dict)
-    receives each participant's raw SimResult (for ``--save-spikes``)."""
-    load_all()
-    sims = list(sims or default_sims(source is not None))
-    unknown = [s for s in sims if s not in SIMULATORS]
-    if unknown:
-        raise SnnexportError(f"--sims: unknown participant(s) {', '.join(unknown)} (available: {', '.join(sorted(SIMULATORS))})")
-    x = x.to(dtype)
+def _run_participants(graph, x, dtype, sims, source, progress):
+    """(reference result, {name: SimResult | error string}) on one batch chunk."""
     ref = SIMULATORS["reference"](graph, x, dtype)
-    rows: List[Row] = []
+    out: Dict[str, Any] = {}
     iterator = sims
     if progress:
         from tqdm import tqdm
 
         iterator = tqdm(sims, desc="verify", unit="sim", leave=False, disable=not sys.stderr.isatty())
     for name in iterator:
-        role = ROLES.get(name, "simulator")
-        row = Row(name=name, role=role)
         if name == "reference":
-            res = ref
-        else:
-            try:
-                res = SIMULATORS[name](graph, x, dtype, source=source)
-            except SnnexportError as e:
-                if role == "upstream":
-                    row.error, row.identical = str(e), False
-                    rows.append(row)
-                    continue
+            out[name] = ref
+            continue
+        role = ROLES.get(name, "simulator")
+        try:
+            out[name] = SIMULATORS[name](graph, x, dtype, source=source)
+        except SnnexportError as e:
+            if role != "upstream":
                 raise
-            except Exception as e:  # noqa: BLE001 — an upstream tool crashing is a finding, not our crash
-                if role != "upstream":
-                    raise
-                row.error, row.identical = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}", False
-                rows.append(row)
-                continue
+            out[name] = str(e)
+        except Exception as e:  # noqa: BLE001 — an upstream tool crashing is a finding, not our crash
+            if role != "upstream":
+                raise
+            out[name] = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    return ref, out
+
+
+def _merge(parts: List[SimResult], reduced_outputs) -> SimResult:
+    """Concatenate per-chunk results along the batch axis."""
+    if len(parts) == 1:
+        return parts[0]
+    cat = lambda key: {k: np.concatenate([getattr(p, key)[k] for p in parts], axis=1)  # noqa: E731
+                       for k in getattr(parts[0], key) if all(k in getattr(p, key) for p in parts)}
+    merged = SimResult(spikes=cat("spikes"), membranes=cat("membranes"), adapters=parts[0].adapters)
+    for k in parts[0].readout:
+        axis = 0 if k in reduced_outputs else 1
+        merged.readout[k] = np.concatenate([p.readout[k] for p in parts], axis=axis)
+    return merged
+
+
+def run_verify(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.float64,
+               sims: Optional[List[str]] = None, source=None, progress: bool = False,
+               keep_results: Optional[Dict[str, SimResult]] = None, max_memory: Optional[int] = None) -> VerifyReport:
+    """Compare every participant in ``sims`` with the reference; ``keep_results`` (a dict)
+    receives each participant's raw SimResult (for ``--save-spikes``). The batch is split
+    into chunks when the estimated memory exceeds ``max_memory`` (see snnexport.resources)."""
+    from .graph import output_is_time_reduced, output_names
+    from .resources import plan_batch
+
+    load_all()
+    sims = list(sims or default_sims(source is not None))
+    unknown = [s for s in sims if s not in SIMULATORS]
+    if unknown:
+        raise SnnexportError(f"--sims: unknown participant(s) {', '.join(unknown)} (available: {', '.join(sorted(SIMULATORS))})")
+    x = x.to(dtype)
+    T, B = int(x.shape[0]), int(x.shape[1])
+    chunk = plan_batch(graph, T, B, x.element_size(), len(sims) + 1, max_memory)
+    reduced = {o for o in output_names(graph) if output_is_time_reduced(graph, o)}
+    refs: List[SimResult] = []
+    parts: Dict[str, List[Any]] = {name: [] for name in sims}
+    for start in range(0, B, chunk):
+        ref, got = _run_participants(graph, x[:, start:start + chunk], dtype, sims, source, progress)
+        refs.append(ref)
+        for name, res in got.items():
+            parts[name].append(res)
+    ref = _merge(refs, reduced)
+    rows: List[Row] = []
+    for name in sims:
+        row = Row(name=name, role=ROLES.get(name, "simulator"))
+        errors = [p for p in parts[name] if isinstance(p, str)]
+        if errors:
+            row.error, row.identical = errors[0], False
+            rows.append(row)
+            continue
+        res = ref if name == "reference" else _merge(parts[name], reduced)
         row.adapters = list(res.adapters)
         compare(graph, ref, res, row, dtype)
         if keep_results is not None:
             keep_results[name] = res
         rows.append(row)
     identical = all(r.identical for r in rows if r.role != "upstream")
-    return VerifyReport(identical, str(dtype).replace("torch.", ""), int(x.shape[0]), int(x.shape[1]), rows)
+    return VerifyReport(identical, str(dtype).replace("torch.", ""), T, B, rows)
 
 
 def default_sims(have_source: bool) -> List[str]:

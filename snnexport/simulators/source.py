@@ -14,8 +14,9 @@ import torch
 
 from ..errors import SnnexportError
 from ..extension import graph_ext, source_path
+from ..graph import output_is_time_reduced
 from ..sources.convert import to_source_layout
-from ..sources.frameworks import reset_state
+from ..sources.frameworks import cast_state, reset_state
 from ..sources.registry import neuron_rule
 from .base import SimResult, register_simulator
 
@@ -43,6 +44,7 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
             records[_name].append(main.detach())
 
         hooks.append(mod.register_forward_hook(hook))
+    cast_state(model, x.dtype)
     reset_state(model)
     try:
         with torch.no_grad():
@@ -68,27 +70,9 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
         res.readout[out_name] = torch.stack([_first_tensor(o) for o in outs]).to(torch.float64).numpy()
     else:
         y = _first_tensor(out)
-        reduced = "time_reduction" in (graph.nodes[out_name].metadata.get("snnexport", {}) or {}) or \
-            _output_is_reduced(graph, out_name)
+        reduced = output_is_time_reduced(graph, out_name)
         res.readout[out_name] = (y if reduced else _to_time_major(y, layout)).to(torch.float64).numpy()
     return res
-
-
-def _output_is_reduced(graph, out_name: str) -> bool:
-    from ..extension import time_reduction
-    from ..graph import incoming
-
-    inc = incoming(graph)
-    seen, stack = set(), [out_name]
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        if time_reduction(graph.nodes[n]):
-            return True
-        stack.extend(inc[n])
-    return False
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
