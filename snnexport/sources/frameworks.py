@@ -15,8 +15,12 @@ from . import registry
 
 
 def register_framework(name: str, detect: Callable[[nn.Module], bool], reset: Callable[[nn.Module], None],
-                       layout: Optional[Callable[[nn.Module], Optional[str]]] = None, version: str = "") -> None:
-    registry.FRAMEWORK_HOOKS[name] = {"detect": detect, "reset": reset, "layout": layout, "version": version}
+                       layout: Optional[Callable[[nn.Module], Optional[str]]] = None, version: str = "",
+                       cast: Optional[Callable[[nn.Module, "torch.dtype"], None]] = None) -> None:
+    """``cast(model, dtype)`` (optional): convert framework state that ``model.to(dtype)``
+    misses (e.g. Norse's parameter NamedTuples) before a run in ``dtype``."""
+    registry.FRAMEWORK_HOOKS[name] = {"detect": detect, "reset": reset, "layout": layout, "version": version,
+                                      "cast": cast}
 
 
 def detect_framework(model: nn.Module) -> str:
@@ -43,6 +47,13 @@ def default_layout(model: nn.Module) -> Optional[str]:
             if lay:
                 return lay
     return None
+
+
+def cast_state(model: nn.Module, dtype) -> None:
+    """Let each framework convert what ``model.to(dtype)`` does not (see ``register_framework``)."""
+    for hooks in registry.FRAMEWORK_HOOKS.values():
+        if hooks.get("cast") and hooks["detect"](model):
+            hooks["cast"](model, dtype)
 
 
 def reset_state(model: nn.Module) -> None:
