@@ -30,6 +30,7 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
         raise SnnexportError(f"{path}: no such file")
     if path.is_dir():
         raise SnnexportError(f"{path}: is a directory, expected a NIR (HDF5) file")
+    _precheck_node_types(path)
     try:
         graph = nir.read(str(path))
     except OSError as e:
@@ -40,6 +41,33 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
         raise SnnexportError(f"{path}: top-level NIR node is {type(graph).__name__}, expected NIRGraph")
     validate_graph(graph, where=str(path))
     return graph
+
+
+def _known_types() -> Set[str]:
+    return {n for n in dir(nir) if isinstance(getattr(nir, n), type) and issubclass(getattr(nir, n), nir.NIRNode)}
+
+
+def _precheck_node_types(path: Path) -> None:
+    """Name the node whose type this nir version does not know (nir.read just asserts)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            nodes = f.get("node/nodes")
+            if nodes is None:
+                return
+            known = _known_types()
+            for name, group in nodes.items():
+                if not isinstance(group, h5py.Group) or "type" not in group:
+                    raise SnnexportError(f"{path}: node {name!r} has no type")
+                t = group["type"][()]
+                t = t.decode("utf8", "replace") if isinstance(t, bytes) else str(t)
+                if t not in known:
+                    raise SnnexportError(f"{path}: node {name!r} has unknown NIR type {t!r} (nir {nir.version} knows {', '.join(sorted(known))})")
+    except SnnexportError:
+        raise
+    except Exception:  # noqa: BLE001 — unreadable HDF5: nir.read below gives the error
+        return
 
 
 def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
@@ -116,12 +144,19 @@ def validate_graph(graph: nir.NIRGraph, where: str = "graph") -> None:
                 raise SnnexportError(f"{where}: edge ({a} -> {b}) names node {end!r}, which does not exist")
     if not input_names(graph):
         raise SnnexportError(f"{where}: graph has no Input node")
+    if len(input_names(graph)) > 1:
+        raise SnnexportError(f"{where}: graph has {len(input_names(graph))} Input nodes ({', '.join(input_names(graph))}); "
+                             f"only single-input graphs are supported (a node without incoming edges gets its own Input)")
     if not output_names(graph):
         raise SnnexportError(f"{where}: graph has no Output node")
     try:
-        graph_ext(graph)
+        gext = graph_ext(graph)
     except ExtensionError as e:
         raise SnnexportError(f"{where}: {e}") from None
+    declared = (graph.nodes[input_names(graph)[0]].input_type or {}).get("input")
+    if gext.input_shape and declared is not None and tuple(int(s) for s in np.asarray(declared).reshape(-1)) != gext.input_shape:
+        raise SnnexportError(f"{where}: snnexport input_shape {list(gext.input_shape)} differs from the Input node's "
+                             f"shape {np.asarray(declared).tolist()}")
     _, back = execution_order(graph)
     for a, b in back:
         # A cycle must pass through a stateful neuron, else it is an algebraic loop.
@@ -152,21 +187,21 @@ def _check_neuron_params(node, name: str) -> None:
             raise ExtensionError(f"{field_name} must be positive (min {value.min()})")
 
 
-def _cycle_has_neuron(graph: nir.NIRGraph, a: str, b: str) -> bool:
-    # nodes on some path b ->* a, plus a and b themselves
-    out = outgoing(graph)
-    seen, stack = set(), [b]
-    reach = set()
+def _reach(adj: Dict[str, List[str]], start: str) -> Set[str]:
+    seen, stack = set(), [start]
     while stack:
         n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        reach.add(n)
-        if n == a:
-            continue
-        stack.extend(out[n])
-    return any(type(graph.nodes[n]).__name__ in NEURON_TYPES for n in reach)
+        if n not in seen:
+            seen.add(n)
+            stack.extend(adj[n])
+    return seen
+
+
+def _cycle_has_neuron(graph: nir.NIRGraph, a: str, b: str) -> bool:
+    """Whether some node on a cycle closed by back edge (a -> b) is a neuron: the cycle's
+    nodes are those reachable from b that can also reach a."""
+    on_cycle = _reach(outgoing(graph), b) & _reach(incoming(graph), a)
+    return any(type(graph.nodes[n]).__name__ in NEURON_TYPES for n in on_cycle)
 
 
 def output_is_time_reduced(graph: nir.NIRGraph, out_name: str) -> bool:
