@@ -27,7 +27,9 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
 
    ``beta``   ``J = alpha*J + syn_gain*I;  U = beta*U + gain*J``         (snnTorch Synaptic)
    ``norse``  ``U = U + dt*tau_mem_inv*((v_leak - U) + J);  J = J + (-dt*tau_syn_inv)*J``,
-              then (after fire/reset) ``J = J + syn_gain*I``             (Norse LIFCell/LICell: input enters after the membrane step)
+              then (after fire/reset) ``J = J + syn_gain*I``             (Norse <= 1.0 LIFCell/LICell: input enters after the membrane step)
+   ``norse_jump``  ``J = J + syn_gain*I;  U = U + dt*tau_mem_inv*((v_leak - U) + J);  J = J + (-dt*tau_syn_inv)*J``
+              (Norse 1.1 LIFCell/LICell, functional/lif.py:335-341: input joins the current before the membrane step)
 
    With ``reset_timing == "delayed"`` the reset of the previous step enters here (snnTorch
    ``reset_delay=True``): for ``subtract``, ``U = dyn(U, I) - S[t-1]*v_threshold``; for
@@ -69,6 +71,7 @@ DYNAMICS_PARAMS: Dict[str, tuple] = {
 CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
     "beta": ("alpha", "syn_gain", "beta", "gain"),
     "norse": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
+    "norse_jump": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
 }
 COMPARES = ("gt", "ge")
 RESETS = ("value", "subtract", "none")

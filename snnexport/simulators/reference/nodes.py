@@ -158,10 +158,10 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     if p["spiking"]:
         p["thr"] = T(node.v_threshold, ctx)
         p["v_reset"] = T(node.v_reset, ctx)
-    if ext.dynamics in ("euler", "norse"):
+    if ext.dynamics in ("euler", "norse", "norse_jump"):
         p["dt"] = torch.tensor(ext.dt, dtype=ctx.dtype)
         p["a_mem"] = p["dt"] * p["tau_mem_inv"]  # Norse computes dt * tau_inv first
-        if ext.dynamics == "norse":
+        if ext.dynamics in ("norse", "norse_jump"):
             p["a_syn"] = -p["dt"] * p["tau_syn_inv"]
     return p
 
@@ -184,6 +184,11 @@ def _dynamics(U, J, I, p):
             J = p["alpha"] * J + p["syn_gain"] * I
             return p["beta"] * U + p["gain"] * J, J
         if d == "norse":  # membrane sees the old current; input joins the current afterwards
+            U = U + p["a_mem"] * ((p["v_leak"] - U) + J)
+            J = J + p["a_syn"] * J
+            return U, J
+        if d == "norse_jump":  # Norse 1.1: input joins the current first, the membrane sees the new current
+            J = J + p["syn_gain"] * I
             U = U + p["a_mem"] * ((p["v_leak"] - U) + J)
             J = J + p["a_syn"] * J
             return U, J
