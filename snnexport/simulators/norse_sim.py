@@ -34,7 +34,7 @@ adapters, recorded in :attr:`SimResult.adapters`:
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import nir
 import numpy as np
@@ -169,7 +169,6 @@ class NorseNeuron(nn.Module):
                 self.adapters.append(ADAPT_NONE)
             if delayed:
                 self.adapters.append(ADAPT_DELAYED)
-            if delayed:
                 self.native = False
             elif self.kind == "box":
                 self.native = self.box_exact
@@ -177,10 +176,8 @@ class NorseNeuron(nn.Module):
                 self.native = ext.reset == "value"
             if not self.native:
                 self.adapters.append(ADAPT_COMPOSITE)
-        else:
+        else:  # readouts run in LIBoxCell/LICell, the exact euler/norse_jump order for any v_leak
             self.delayed, self.native = False, False
-            if self.kind == "box" and not self.box_exact:
-                pass  # LIBoxCell computes the euler order exactly for any v_leak
 
     def _build(self) -> None:
         """(Re)build the Norse modules from the current parameters."""
