@@ -98,9 +98,9 @@ def _cuba_node(spec: NeuronSpec, p, thr, v_reset, v_leak, dt: float, where: str)
         w_in = p["syn_gain"] / (1.0 - p["alpha"])
         tau_mem = dt / (1.0 - p["beta"])
         r = p["gain"] / (1.0 - p["beta"])
-    else:  # norse
+    else:  # norse forms: the input jump syn_gain*I equals NIR's Euler input term (dt/tau_syn)*w_in*I
         tau_syn, tau_mem = 1.0 / p["tau_syn_inv"], 1.0 / p["tau_mem_inv"]
-        w_in, r = p["syn_gain"], np.ones_like(tau_mem)
+        w_in, r = p["syn_gain"] / (dt * p["tau_syn_inv"]), np.ones_like(tau_mem)
     if spec.kind == "CubaLI":
         return nir.CubaLI(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=v_leak, w_in=w_in)
     return nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=v_leak, v_threshold=thr, v_reset=v_reset, w_in=w_in)

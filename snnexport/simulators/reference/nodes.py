@@ -140,8 +140,9 @@ def _plain_ext(node, dt: float) -> NeuronExt:
     if name == "IF":
         return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
     if name in ("CubaLIF", "CubaLI"):
-        return NeuronExt("norse", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
-                                   "syn_gain": np.asarray(node.w_in)}, dt=dt)
+        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first)
+        return NeuronExt("norse_jump", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
+                                        "syn_gain": np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)}, dt=dt)
     return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
 
 
