@@ -49,7 +49,7 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
     try:
         with torch.no_grad():
             if layout == "step":
-                outs = [model(x[t]) for t in range(x.shape[0])]
+                outs = _run_steps(model, x)
             else:
                 out = model(to_source_layout(x, layout))
     finally:
@@ -73,6 +73,18 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
         reduced = output_is_time_reduced(graph, out_name)
         res.readout[out_name] = (y if reduced else _to_time_major(y, layout)).to(torch.float64).numpy()
     return res
+
+
+def _run_steps(model: torch.nn.Module, x: torch.Tensor) -> List[Any]:
+    """Call a step model once per time step. A model that returns ``(output, state)`` with a
+    non-tensor state (Norse ``SequentialState``, cells) gets that state back at the next step."""
+    outs, state = [], None
+    for t in range(x.shape[0]):
+        o = model(x[t]) if state is None else model(x[t], state)
+        if isinstance(o, tuple) and len(o) == 2 and not isinstance(o[1], torch.Tensor) and isinstance(o[0], torch.Tensor):
+            o, state = o[0], o[1]
+        outs.append(o)
+    return outs
 
 
 def _first_tensor(out: Any) -> torch.Tensor:
