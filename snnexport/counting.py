@@ -27,7 +27,6 @@ the batch size, as NeuroBench does.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
