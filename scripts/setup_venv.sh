@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMP=.venv/.snnexport-installed
-if [ -f "$STAMP" ] && cmp -s "$STAMP" <(cat requirements.txt requirements-extra.txt pyproject.toml 2>/dev/null); then
+if [ -f "$STAMP" ] && cmp -s "$STAMP" <(cat requirements.txt requirements-extra.txt requirements-nodeps.txt pyproject.toml 2>/dev/null); then
   exit 0
 fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
@@ -23,4 +23,4 @@ $PIP install torch==2.13.0 -r requirements.txt
 $PIP install --no-deps norse==1.1.0 spikingjelly==2.0.0
 [ -f requirements-nodeps.txt ] && $PIP install --no-deps -r requirements-nodeps.txt
 $PIP install --no-deps --no-build-isolation -e . 2>/dev/null || $PIP install --no-deps -e .
-cat requirements.txt requirements-extra.txt pyproject.toml 2>/dev/null > "$STAMP"
+cat requirements.txt requirements-extra.txt requirements-nodeps.txt pyproject.toml 2>/dev/null > "$STAMP"
