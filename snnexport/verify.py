@@ -224,7 +224,12 @@ def run_verify(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.
             continue
         res = ref if name == "reference" else _merge(parts[name], reduced)
         row.adapters = list(res.adapters)
-        compare(graph, ref, res, row, dtype)
+        try:
+            compare(graph, ref, res, row, dtype)
+        except SnnexportError as e:  # e.g. an upstream importer returning the wrong shapes
+            if row.role != "upstream":
+                raise
+            row.error, row.identical = str(e), False
         if keep_results is not None:
             keep_results[name] = res
         rows.append(row)
