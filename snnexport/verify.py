@@ -240,4 +240,4 @@ def run_verify(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.
 def default_sims(have_source: bool) -> List[str]:
     load_all()
     base = (["source"] if have_source else []) + ["reference"]
-    return base + [s for s in ("snntorch", "norse", "snntorch-upstream", "norse-upstream") if s in SIMULATORS]
+    return base + [s for s in ("snntorch", "norse", "onnxruntime", "snntorch-upstream", "norse-upstream") if s in SIMULATORS]
