@@ -132,9 +132,23 @@ _REDUCERS = {
 
 
 def simulate(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.float64,
-             record_activations: bool = False, record_membranes: bool = True) -> SimResult:
-    """Run ``x`` (time-major ``[T, B, *input_shape]``) through ``graph``."""
+             record_activations: bool = False, record_membranes: bool = True, mode: str = "auto") -> SimResult:
+    """Run ``x`` (time-major ``[T, B, *input_shape]``) through ``graph``.
+
+    ``mode="auto"`` runs time-batched (:mod:`.batched`: one GEMM/convolution per layer over all
+    steps, a fused neuron scan; same spikes) when the graph has no back edges and uses only the
+    reference rules, else per step; ``"step"`` always per step; ``"batched"`` insists."""
     prog = graph if isinstance(graph, Program) else compile_graph(graph, dtype)
+    if mode not in ("auto", "step", "batched"):
+        raise SnnexportError(f"simulate: mode must be auto, step or batched, got {mode!r}")
+    if mode != "step":
+        from .batched import batch_reason, simulate_batched
+
+        reason = batch_reason(prog)
+        if reason is None:
+            return simulate_batched(prog, x, record_activations, record_membranes)
+        if mode == "batched":
+            raise SnnexportError(f"simulate: cannot run time-batched: {reason}")
     x = x.to(prog.dtype)
     T, B = x.shape[:2]
     state = init_state(prog, B)

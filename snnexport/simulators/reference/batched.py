@@ -1,0 +1,474 @@
+"""Time-batched execution of the reference simulator (feed-forward graphs).
+
+In a graph without back edges no node depends on the output of a node at the same or a
+later position of the execution order *in the same step*, and a stateless node (Affine,
+Conv, pooling, ...) has no state across steps. So every stateless node can run **once**
+over all ``T`` steps, on its summed input reshaped to ``[T*B, ...]`` (one GEMM or one
+convolution per layer), and only the neuron update is a scan over ``T``. The scan is one
+fused numba kernel per call (:func:`_scan`) that does **exactly** the float operations of
+:func:`snnexport.simulators.reference.nodes.neuron_step`, in the same order and dtype (no
+fast-math, no FMA contraction), so a neuron fed the same currents produces bit-identical
+spikes and membranes. Dynamics forms the kernel does not know, parameters that do not
+broadcast to the neuron shape, or a missing numba fall back to a loop over ``T`` that calls
+``neuron_step`` itself.
+
+What may differ from the per-step mode is the rounding of the *linear maps*: MKL picks its
+GEMM kernel by row count (``M = 1`` is a GEMV; remainder rows are summed in another order),
+so a row of ``[T*B, K] @ W.T`` need not round like the same row of the per-step ``[B, K]``
+product. Measured (benchmarks/README.md): with full-precision random float64 weights, B = 1
+and B not a multiple of 4 differ by ~4e-15; the float32-trained MNIST checkpoint run in
+float64 is bit-equal at every B (its partial sums are exact in float64); in float32 it is
+bit-equal for B >= 4 and differs by <= 3.8e-6 in the membrane for B = 1..3. A spike could
+only differ for a membrane within that rounding of its threshold; none did in any test or
+benchmark. ``tests/test_batched.py`` checks identical spikes over every neuron form and
+switch, and bit-identical membranes where no GEMM is involved.
+
+Event-driven accumulation (``event="auto"``): an Affine/Linear layer whose input is sparse
+(spikes) can gather the rows of ``W.T`` of its active inputs instead of a dense GEMM:
+``y[m] = sum_{k: x[m,k] != 0} x[m,k] * W.T[k] (+ b)``, summed in increasing ``k``. It is
+used automatically only where it was measured faster than MKL's GEMM on this CPU: the
+input's activity must lie below :data:`EVENT_MAX_RATE` (see benchmarks/README.md).
+
+Buffers (layer outputs, summed inputs, neuron outputs) are allocated once per program and
+input shape and reused by later runs (a fresh page costs ~1-5 us on this project's VMs).
+
+Entry points: :func:`batch_reason` (``None`` if a program can run time-batched),
+:func:`run_batched` (tensors living in the program's workspace, for benchmarks) and
+:func:`simulate_batched` (a :class:`~snnexport.simulators.base.SimResult` like
+``runner.simulate``, which calls it in ``mode="auto"``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import nir
+import numpy as np
+import torch
+
+from ...errors import SnnexportError
+from ..base import SimResult
+from .nodes import RULES, neuron_step
+
+try:  # optional: without numba every neuron scan uses the torch loop (same results, slower)
+    import numba
+
+    HAVE_NUMBA = os.environ.get("SNNEXPORT_NO_NUMBA", "") == ""
+except ImportError:  # pragma: no cover - exercised where numba is absent
+    numba = None
+    HAVE_NUMBA = False
+
+# When the event-driven Affine/Linear path is used by ``event="auto"``: input activity (the
+# fraction of non-zero inputs) below EVENT_MAX_RATE[rows < SMALL_ROWS] and at least
+# EVENT_MIN_OUT outputs. Measured break-even against MKL's GEMM on this project's CPU (AMD
+# EPYC, 1 thread, `python benchmarks/bench_simulators.py --break-even`): ~0.45 of active inputs
+# with few rows (T*B = 25), ~0.22-0.35 with many (T*B = 400..6400), for 256..512 outputs, in
+# float32 and float64; with 10 outputs the dense GEMM wins at almost any rate (the per-row
+# scan of the inputs dominates). The limits below sit under break-even, so "auto" only picks it where
+# it is clearly faster. Set EVENT_MAX_RATE values to 0 to disable.
+EVENT_MAX_RATE: Dict[bool, float] = {True: 0.35, False: 0.2}
+EVENT_MIN_OUT = 64
+SMALL_ROWS = 64
+
+# ---------------------------------------------------------------------------------------------
+# numba kernels
+
+# dynamics codes (non-cuba, then cuba)
+_BETA, _TAU_DECAY_INPUT, _TAU, _EULER, _CUBA_BETA, _NORSE, _NORSE_JUMP = range(7)
+_FORMS = {(False, "beta"): _BETA, (False, "tau_decay_input"): _TAU_DECAY_INPUT, (False, "tau"): _TAU,
+          (False, "euler"): _EULER, (True, "beta"): _CUBA_BETA, (True, "norse"): _NORSE,
+          (True, "norse_jump"): _NORSE_JUMP}
+# per-form parameter names, in kernel slot order p0..p3 (as prepared by nodes._neuron_prepare)
+_SLOTS = {_BETA: ("beta", "gain"), _TAU_DECAY_INPUT: ("tau", "gain"), _TAU: ("tau", "gain"),
+          _EULER: ("a_mem", "r"), _CUBA_BETA: ("alpha", "syn_gain", "beta", "gain"),
+          _NORSE: ("a_mem", "a_syn", "syn_gain"), _NORSE_JUMP: ("a_mem", "a_syn", "syn_gain")}
+_RESET = {"none": 0, "subtract": 1, "value": 2}
+
+
+def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
+             spiking, ge, reset, delayed):  # pragma: no cover - compiled by numba
+    """One neuron node over all steps. ``I``: ``[T, B, N]`` summed input currents; ``out``:
+    spikes (spiking) or membranes (LI/CubaLI), ``[T, B, N]``; ``mem``: membranes compared
+    with the threshold (written if ``rec``). Parameters are ``[N]`` arrays in the run dtype;
+    ``consts = [0, 1]`` in that dtype. Each pass over a row mirrors one line of
+    ``nodes.neuron_step`` (same operations, same order, same dtype); the switches are
+    tested once per row so that every pass is a branch-free loop LLVM can vectorise."""
+    T, B, N = I.shape
+    zero = consts[0]
+    one = consts[1]
+    U = np.zeros((B, N), I.dtype)
+    J = np.zeros((B, N), I.dtype)
+    Sp = np.zeros((B, N), I.dtype)
+    for t in range(T):
+        for b in range(B):
+            u = U[b]
+            j = J[b]
+            sp = Sp[b]
+            i = I[t, b]
+            o = out[t, b]
+            if delayed and reset == 2:  # U = where(S_prev, v_reset, U)
+                for n in range(N):
+                    u[n] = vreset[n] if sp[n] != zero else u[n]
+            if form == 0:    # beta: U = beta*U + gain*I
+                for n in range(N):
+                    u[n] = p0[n] * u[n] + p1[n] * i[n]
+            elif form == 1:  # tau_decay_input: U = U + (gain*I - (U - v_leak)) / tau
+                for n in range(N):
+                    u[n] = u[n] + (p1[n] * i[n] - (u[n] - vleak[n])) / p0[n]
+            elif form == 2:  # tau: U = U - (U - v_leak) / tau + gain*I
+                for n in range(N):
+                    u[n] = u[n] - (u[n] - vleak[n]) / p0[n] + p1[n] * i[n]
+            elif form == 3:  # euler: U = U + a_mem*((v_leak - U) + r*I)
+                for n in range(N):
+                    u[n] = u[n] + p0[n] * ((vleak[n] - u[n]) + p1[n] * i[n])
+            elif form == 4:  # cuba beta: J = alpha*J + syn_gain*I; U = beta*U + gain*J
+                for n in range(N):
+                    j[n] = p0[n] * j[n] + p1[n] * i[n]
+                    u[n] = p2[n] * u[n] + p3[n] * j[n]
+            elif form == 5:  # norse: U = U + a_mem*((v_leak - U) + J); J = J + a_syn*J
+                for n in range(N):
+                    u[n] = u[n] + p0[n] * ((vleak[n] - u[n]) + j[n])
+                    j[n] = j[n] + p1[n] * j[n]
+            else:            # norse_jump: J = J + syn_gain*I first
+                for n in range(N):
+                    j[n] = j[n] + p2[n] * i[n]
+                    u[n] = u[n] + p0[n] * ((vleak[n] - u[n]) + j[n])
+                    j[n] = j[n] + p1[n] * j[n]
+            if delayed and reset == 1:  # U = U - S_prev*thr
+                for n in range(N):
+                    u[n] = u[n] - sp[n] * thr[n]
+            if form == 5:  # J_next = J + syn_gain*I (input joins after the membrane step)
+                for n in range(N):
+                    j[n] = j[n] + p2[n] * i[n]
+            if rec:  # the membrane compared with the threshold (LI/CubaLI: the output)
+                m = mem[t, b]
+                for n in range(N):
+                    m[n] = u[n]
+            if not spiking:
+                for n in range(N):
+                    o[n] = u[n]
+                continue
+            if ge:  # S = U >= thr
+                for n in range(N):
+                    o[n] = one if u[n] >= thr[n] else zero
+            else:   # S = U > thr
+                for n in range(N):
+                    o[n] = one if u[n] > thr[n] else zero
+            if not delayed:
+                if reset == 1:    # U = U - S*thr
+                    for n in range(N):
+                        u[n] = u[n] - o[n] * thr[n]
+                elif reset == 2:  # U = where(S, v_reset, U)
+                    for n in range(N):
+                        u[n] = vreset[n] if o[n] != zero else u[n]
+            if delayed:
+                for n in range(N):
+                    sp[n] = o[n]
+
+
+def _event_linear_py(x, wt, bias, has_bias, out):  # pragma: no cover - compiled by numba
+    """``out[m] = sum_{k: x[m,k] != 0} x[m,k]*wt[k] (+ bias)``, k increasing. ``x [M,K]``,
+    ``wt [K,N]`` (= W.T, contiguous), ``out [M,N]``."""
+    M, K = x.shape
+    N = wt.shape[1]
+    idx = np.empty(K, np.int64)
+    for m in range(M):
+        cnt = 0
+        for k in range(K):
+            if x[m, k] != 0:
+                idx[cnt] = k
+                cnt += 1
+        for n in range(N):
+            out[m, n] = 0
+        for c in range(cnt):
+            k = idx[c]
+            v = x[m, k]
+            for n in range(N):
+                out[m, n] = out[m, n] + v * wt[k, n]
+        if has_bias:
+            for n in range(N):
+                out[m, n] = out[m, n] + bias[n]
+
+
+if HAVE_NUMBA:
+    _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+    _scan = numba.njit(**_JIT)(_scan_py)
+    _event_linear = numba.njit(**_JIT)(_event_linear_py)
+else:  # pragma: no cover
+    _scan = _event_linear = None
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+def batch_reason(prog) -> Optional[str]:
+    """Why ``prog`` cannot run time-batched, or ``None`` if it can."""
+    if prog.back:
+        return "the graph has recurrent (back) edges"
+    for name in prog.order + prog.post_order:
+        tname = type(prog.graph.nodes[name]).__name__
+        if prog.rules[name] is not RULES.get(tname):
+            return f"node {name!r} uses a custom (non-reference) rule"
+    return None
+
+
+def _flat_param(t: Any, shape: tuple, n: int) -> Optional[np.ndarray]:
+    """A neuron parameter broadcast to the per-sample shape, as a contiguous ``[N]`` array."""
+    if not isinstance(t, torch.Tensor):
+        return None
+    try:
+        full = torch.broadcast_to(t, shape)
+    except RuntimeError:
+        return None
+    return full.contiguous().reshape(n).numpy()
+
+
+def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
+    """Kernel arguments for a neuron node, or ``None`` (use the exact torch loop)."""
+    if not HAVE_NUMBA or p.get("shape") is None:
+        return None
+    ext = p["ext"]
+    form = _FORMS.get((bool(p["cuba"]), ext.dynamics))
+    if form is None or ext.reset not in _RESET:
+        return None
+    shape = tuple(p["shape"])
+    n = int(np.prod(shape)) if shape else 1
+    dtype = p["v_leak"].dtype
+    slots = []
+    for key in _SLOTS[form]:
+        a = _flat_param(p.get(key), shape, n)
+        if a is None:
+            return None
+        slots.append(a)
+    dummy = np.zeros(n, dtype=slots[0].dtype)
+    while len(slots) < 4:
+        slots.append(dummy)
+    vleak = _flat_param(p["v_leak"], shape, n)
+    thr = _flat_param(p["thr"], shape, n) if p["spiking"] else dummy
+    vreset = _flat_param(p["v_reset"], shape, n) if p["spiking"] else dummy
+    if vleak is None or thr is None or vreset is None:
+        return None
+    arrays = [*slots, vleak, thr, vreset]
+    if any(a.dtype != arrays[0].dtype for a in arrays) or torch.from_numpy(arrays[0][:0]).dtype != dtype:
+        return None
+    consts = np.array([0, 1], dtype=arrays[0].dtype)
+    delayed = ext.reset_timing == "delayed" and bool(p["spiking"])
+    return (form, *arrays, consts, bool(p["spiking"]), ext.compare == "ge", _RESET[ext.reset], delayed)
+
+
+def _plans(prog) -> Dict[str, Any]:
+    cache = getattr(prog, "_batched_plans", None)
+    if cache is None:
+        cache = {}
+        for name in prog.order:
+            rule = prog.rules[name]
+            p = prog.params[name]
+            if rule.neuron:
+                cache[name] = _neuron_plan(p)
+            elif type(prog.graph.nodes[name]).__name__ in ("Affine", "Linear"):
+                cache[name] = {"wt": p["w"].t().contiguous().numpy()}
+        prog._batched_plans = cache  # a Program is a plain dataclass: plan and workspace ride along
+        prog._batched_ws = {}
+        prog._batched_lock = threading.RLock()
+    return cache
+
+
+def release_workspace(prog) -> None:
+    """Free the buffers a program keeps between time-batched runs."""
+    if getattr(prog, "_batched_ws", None) is not None:
+        prog._batched_ws = {}
+
+
+def _buffer(prog, key: tuple, shape: tuple) -> torch.Tensor:
+    """A reused scratch tensor (fresh pages cost ~4 us each on this machine: reuse them)."""
+    ws = prog._batched_ws
+    t = ws.get(key)
+    if t is None or tuple(t.shape) != tuple(shape):
+        t = torch.empty(shape, dtype=prog.dtype)
+        ws[key] = t
+    return t
+
+
+# ---------------------------------------------------------------------------------------------
+# execution
+
+def _run_neuron(name: str, prog, plan, I: torch.Tensor, rec: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """``I [T, B, *shape]`` -> (output ``[T, B, *shape]`` in the workspace, fresh membranes or None)."""
+    p = prog.params[name]
+    if p["shape"] is None:
+        raise SnnexportError(f"node {name!r}: neuron shape unknown")
+    T, B = I.shape[:2]
+    out = _buffer(prog, (name, "out"), (T, B, *p["shape"]))
+    if tuple(I.shape) != tuple(out.shape):
+        plan = None  # a current that broadcasts to the neuron shape: let torch do it per step
+    mem = torch.empty_like(out) if rec else None
+    if plan is not None:
+        I3 = I.contiguous().reshape(T, B, -1).numpy()
+        m3 = mem.view(T, B, -1).numpy() if rec else np.empty((1, 1, 1), dtype=I3.dtype)
+        _scan(I3, out.view(T, B, -1).numpy(), m3, rec, *plan)
+        return out, mem
+    state = prog.rules[name].init(p, B)
+    for t in range(T):
+        y, state, m = neuron_step(I[t], state, p)
+        out[t] = y
+        if rec:
+            mem[t] = m
+    return out, mem
+
+
+def _event_pays(x2: torch.Tensor, n_out: int) -> bool:
+    limit = EVENT_MAX_RATE[x2.shape[0] < SMALL_ROWS]
+    if limit <= 0.0 or n_out < EVENT_MIN_OUT:
+        return False
+    return int(torch.count_nonzero(x2)) < limit * x2.numel()
+
+
+def _run_linear(name: str, prog, plan, x2: torch.Tensor, event: str) -> Optional[torch.Tensor]:
+    """Affine/Linear over ``x2 [M, K]`` into the workspace: event-driven where it pays, else
+    ``addmm``/``mm`` with ``out=`` (bit-identical to ``F.linear``). ``None``: use the rule."""
+    p = prog.params[name]
+    w, bias = p["w"], p.get("b")
+    if x2.dim() != 2 or w.dim() != 2 or (bias is not None and tuple(bias.shape) != (w.shape[0],)):
+        return None
+    out = _buffer(prog, (name, "out"), (x2.shape[0], w.shape[0]))
+    if event != "off" and plan is not None and _event_linear is not None and \
+            (event == "on" or _event_pays(x2, w.shape[0])):
+        b = bias.numpy() if bias is not None else plan["wt"][0]
+        _event_linear(x2.contiguous().numpy(), plan["wt"], b, bias is not None, out.numpy())
+    elif bias is not None:
+        torch.addmm(bias, x2, w.t(), out=out)
+    else:
+        torch.mm(x2, w.t(), out=out)
+    return out
+
+
+_REDUCERS = {
+    "mean": lambda x: x.mean(dim=0),
+    "sum": lambda x: x.sum(dim=0),
+    "last": lambda x: x[-1],
+    "max": lambda x: x.amax(dim=0),
+}
+
+
+def _sum(prog, name: str, values: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """The node's summed input, edges added left to right as the per-step runner does."""
+    srcs = prog.inputs[name]
+    if len(srcs) == 1:
+        return values[srcs[0]]
+    vs = [values[s] for s in srcs]
+    if any(v.shape != vs[0].shape for v in vs):
+        total = vs[0]
+        for v in vs[1:]:
+            total = total + v
+        return total
+    total = _buffer(prog, (name, "sum"), tuple(vs[0].shape))
+    torch.add(vs[0], vs[1], out=total)
+    for v in vs[2:]:
+        total.add_(v)
+    return total
+
+
+def run_batched(prog, x: torch.Tensor, record_membranes: bool = False, event: str = "auto", keep: Optional[set] = None
+                ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """Run a feed-forward reference program over ``x [T, B, ...]`` (in ``prog.dtype``).
+
+    Returns ``(values, membranes, post_values)``: ``values`` holds the ``[T, B, ...]`` output of
+    every per-step node (only the spiking and Output nodes and those in ``keep`` if ``keep`` is
+    given: the others are dropped after their last use), ``membranes`` every neuron's membranes if ``record_membranes`` (fresh
+    tensors), ``post_values`` the time-reduced nodes and their descendants (``[B, ...]``).
+    The ``values`` of Affine/Linear, neuron and multi-input nodes live in a workspace kept
+    on the program and **overwritten by its next run**: copy what you keep
+    (:func:`simulate_batched` does). ``event``: ``"auto"`` (event-driven Affine/Linear where
+    measured faster), ``"on"`` or ``"off"``.
+    """
+    if event not in ("auto", "on", "off"):
+        raise SnnexportError(f"event must be auto, on or off, got {event!r}")
+    reason = batch_reason(prog)
+    if reason is not None:
+        raise SnnexportError(f"cannot run time-batched: {reason}")
+    plans = _plans(prog)
+    x = x.to(prog.dtype)
+    T, B = x.shape[:2]
+    nodes = prog.graph.nodes
+    last_use: Dict[str, int] = {}
+    if keep is not None:
+        keep = set(keep) | {n for n in prog.order if prog.rules[n].spiking or isinstance(nodes[n], nir.Output)}
+        keep |= {src for n in prog.post_order for src in prog.inputs[n]}
+        for i, name in enumerate(prog.order):
+            for src in prog.inputs[name]:
+                last_use[src] = i
+    values: Dict[str, torch.Tensor] = {}
+    membranes: Dict[str, torch.Tensor] = {}
+    with prog._batched_lock, torch.no_grad():
+        for i, name in enumerate(prog.order):
+            rule = prog.rules[name]
+            if name == prog.input_name:
+                values[name] = x
+                continue
+            total = _sum(prog, name, values)
+            if rule.neuron:
+                y, mem = _run_neuron(name, prog, plans.get(name), total, record_membranes)
+                if record_membranes:
+                    membranes[name] = mem
+            else:
+                x2 = total.reshape(T * B, *total.shape[2:])
+                y2 = _run_linear(name, prog, plans.get(name), x2, event) if name in plans else None
+                if y2 is None:
+                    y2, _, _ = rule.step(x2, None, prog.params[name])
+                y = y2.reshape(T, B, *y2.shape[1:])
+            values[name] = y
+            if keep is not None:
+                for src in prog.inputs[name]:
+                    if last_use.get(src) == i and src not in keep:
+                        del values[src]
+        post_values: Dict[str, torch.Tensor] = {}
+        for name in prog.post_order:  # evaluated once, on time-reduced inputs (as runner.simulate)
+            total = None
+            for src in prog.inputs[name]:
+                v = post_values[src] if src in post_values else values[src]
+                total = v if total is None else total + v
+            if name in prog.reductions:
+                total = _REDUCERS[prog.reductions[name]](total)
+            y, _, _ = prog.rules[name].step(total, None, prog.params[name])
+            post_values[name] = y
+    return values, membranes, post_values
+
+
+def simulate_batched(prog, x: torch.Tensor, record_activations: bool = False, record_membranes: bool = True,
+                     event: str = "auto") -> SimResult:
+    """Same result as ``runner.simulate(..., mode="step")`` for a feed-forward reference program."""
+    _plans(prog)
+    nodes = prog.graph.nodes
+    keep = set(prog.order) if record_activations else set()
+    with prog._batched_lock:  # values may live in the program's workspace until copied here
+        values, membranes, post_values = run_batched(prog, x, record_membranes, event, keep)
+        res = SimResult(adapters=list(prog.adapters))
+        for n in prog.order:
+            if prog.rules[n].spiking:
+                s = values[n]
+                res.spikes[n] = (s.to(torch.float64) if s.dtype != torch.float64 else s.clone()).numpy()
+            elif record_activations and not isinstance(nodes[n], (nir.Input, nir.Output)):
+                res.activations[n] = values[n].clone().numpy()
+        res.membranes = {n: m.numpy() for n, m in membranes.items()}
+        for n, node in nodes.items():
+            if isinstance(node, nir.Output):
+                res.readout[n] = post_values[n].numpy() if n in post_values else values[n].clone().numpy()
+            elif record_activations and n in post_values:
+                res.activations[n] = post_values[n].numpy()
+    return res
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels for float32 and float64."""
+    if not HAVE_NUMBA:
+        return
+    for dt in (np.float32, np.float64):
+        z = np.zeros(1, dt)
+        _scan(np.zeros((1, 1, 1), dt), np.zeros((1, 1, 1), dt), np.zeros((1, 1, 1), dt), False,
+              0, z, z, z, z, z, z, z, np.array([0, 1], dt), True, False, 1, False)
+        _event_linear(np.zeros((1, 1), dt), np.zeros((1, 1), dt), z, False, np.zeros((1, 1), dt))
+
+
+__all__ = ["batch_reason", "run_batched", "simulate_batched", "release_workspace", "warm_up", "EVENT_MAX_RATE", "HAVE_NUMBA"]
