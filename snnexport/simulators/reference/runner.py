@@ -88,13 +88,30 @@ def init_state(prog: Program, batch: int) -> Dict[str, Any]:
             if p["shape"] is None:
                 raise SnnexportError(f"node {name!r}: neuron shape unknown")
             state[name] = rule.init(p, batch)
-    # previous-step outputs for back edges (recurrent connections)
+    # previous-step outputs for back edges (recurrent connections): at t = 0, the value the
+    # source has at rest (every neuron output and the input zero): zeros for a neuron, f(0)
+    # for a stateless node, e.g. a recurrent Affine's bias (snnTorch RLeaky: recurrent(spk=0))
+    rest: Dict[str, torch.Tensor] = {}
     for a, _ in prog.back:
-        shp = prog.out_shapes.get(a)
-        if shp is None:
-            raise SnnexportError(f"node {a!r}: output shape unknown, needed for its recurrent edge")
-        state[("prev", a)] = torch.zeros((batch, *shp), dtype=prog.dtype)
+        state[("prev", a)] = _at_rest(prog, a, batch, rest)
     return state
+
+
+def _at_rest(prog: Program, name: str, batch: int, rest: Dict[str, torch.Tensor]) -> torch.Tensor:
+    if name not in rest:
+        rule = prog.rules[name]
+        if rule.neuron or name == prog.input_name or not prog.inputs[name]:
+            shp = prog.out_shapes.get(name)
+            if shp is None:
+                raise SnnexportError(f"node {name!r}: output shape unknown, needed for its recurrent edge")
+            rest[name] = torch.zeros((batch, *shp), dtype=prog.dtype)
+        else:  # every cycle passes through a neuron, so this recursion ends
+            total = None
+            for src in prog.inputs[name]:
+                v = _at_rest(prog, src, batch, rest)
+                total = v if total is None else total + v
+            rest[name] = rule.step(total, None, prog.params[name])[0]
+    return rest[name]
 
 
 def _sum_inputs(prog: Program, name: str, values: Dict[str, torch.Tensor], state) -> torch.Tensor:
