@@ -1,7 +1,6 @@
 """CLI behaviour: convert/inspect/verify work end to end; bad inputs give one line, exit 2, no output."""
 
 import json
-import pickle
 import subprocess
 import sys
 
@@ -11,17 +10,11 @@ import torch
 import torch.nn as nn
 
 import snnexport
-from snnexport.cli import main
 from snnexport.examples.spikingrx import sew_block_model
 from snnexport.simulators import base
+from tests.helpers import run_cli  # noqa: E402
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code or 0, out.out, out.err
 
 
 @pytest.fixture

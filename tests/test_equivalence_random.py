@@ -5,8 +5,6 @@ snnTorch's Leaky; participants are source, reference, and the snnTorch and Norse
 Layer sizes, weights, biases, decays and thresholds (near the input scale) are drawn.
 """
 
-import numpy as np
-import pytest
 import torch
 import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +55,7 @@ PARTICIPANTS = ["source", "reference", "snntorch", "norse"]
 @st.composite
 def networks(draw):
     sizes = draw(st.lists(st.integers(1, 12), min_size=2, max_size=4))
-    layers, scale = [], 1.0
+    layers = []
     g = torch.Generator().manual_seed(draw(st.integers(0, 2 ** 31 - 1)))
     for i in range(len(sizes) - 1):
         lin = nn.Linear(sizes[i], sizes[i + 1], bias=draw(st.booleans()))

@@ -7,7 +7,6 @@ SNNEXPORT_FUZZ_EXAMPLES scales the number of cases (default keeps the suite fast
 import os
 import pickle
 import re
-from pathlib import Path
 
 import h5py
 import nir
@@ -18,22 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import snnexport
-from snnexport.cli import main
 from snnexport.examples.spikingrx import sew_block_model
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext
 from snnexport.graph import write_graph
+from tests.helpers import run_cli as cli
 
 N = int(os.environ.get("SNNEXPORT_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 ERROR_PATHS = set()
 
 
-def cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main([str(a) for a in args])
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code or 0, out.out, out.err
 
 
 def assert_clean(code, err, ok_codes=(2,)):

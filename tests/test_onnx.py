@@ -19,7 +19,6 @@ pytest.importorskip("onnxruntime")
 from onnx import numpy_helper  # noqa: E402
 
 from snnexport.checkpoint import LoadedModel  # noqa: E402
-from snnexport.cli import main  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
 from snnexport.examples.spikingrx import sew_block_model  # noqa: E402
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext  # noqa: E402
@@ -30,6 +29,7 @@ from snnexport.simulators.reference import simulate  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
 from snnexport.sources.registry import NeuronSpec, register_neuron  # noqa: E402
 from snnexport.verify import Row, compare, run_verify  # noqa: E402
+from tests.helpers import run_cli  # noqa: E402
 
 F64 = torch.float64
 
@@ -379,12 +379,6 @@ def test_node_without_onnx_rule_is_named():
     assert "'w'" in str(e.value) and "Delay" in str(e.value) and "\n" not in str(e.value)
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code or 0, out.out, out.err
 
 
 def test_cli_export_graph_and_checkpoint(sew_graph, tmp_path, capsys):

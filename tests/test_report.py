@@ -12,7 +12,6 @@ import torch
 import torch.nn as nn
 
 import snnexport
-from snnexport.cli import main
 from snnexport.counting import count
 from snnexport.examples.spikingrx import sew_block_model
 from snnexport.extension import KEY, GraphExt, set_node_ext
@@ -21,14 +20,9 @@ from snnexport.report import build_report
 from snnexport.sources.neurons import neuron_nodes
 from snnexport.sources.registry import NeuronSpec
 from snnexport.targets import load_targets, select_targets
+from tests.helpers import run_cli  # noqa: E402
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code or 0, out.out, out.err
 
 
 # ----------------------------------------------------------------------------- the hand-counted network

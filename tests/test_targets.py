@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from snnexport.cli import main
 from snnexport.errors import SnnexportError
 from snnexport.targets import GRADES, builtin_dir, load_target, load_targets, select_targets
+from tests.helpers import run_cli  # noqa: E402
 
 GOOD = """
 name = "{name}"
@@ -33,12 +33,6 @@ layer_types = ["Affine"]
 """
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as e:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return e.value.code or 0, out.out, out.err
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -7,8 +7,9 @@ models usually take input) and ``version``.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Optional
 
+import torch
 import torch.nn as nn
 
 from . import registry

@@ -10,10 +10,9 @@ in SEMANTICS.md beside this file; the neuron equations are those of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional
 
-import nir
 import numpy as np
 import torch
 import torch.nn.functional as F
