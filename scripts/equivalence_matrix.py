@@ -111,7 +111,7 @@ def main() -> None:
                 cases.append((f"zoo: {ck.stem}", load(ck)))
             except Exception as e:  # noqa: BLE001
                 print(f"skip {ck.name}: {e}", file=sys.stderr)
-    print(f"| source model ({args.dtype}, T={args.steps}, B={args.batch}) | spike values | " + " | ".join(sims) + " |")
+    print(f"| source model ({args.dtype}, T={args.steps}, B={args.batch}) | reference spikes | " + " | ".join(sims) + " |")
     print("|---|---|" + "---|" * len(sims))
     for title, lm in cases:
         graph = convert_model(lm)
