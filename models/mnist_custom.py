@@ -26,8 +26,8 @@ import torch.nn as nn
 
 from models.data import digits as digit_data
 from models.data.encoding import poisson_encode
-from models.data.training import (EVAL_SEED, evaluate_classifier, run_cli, save_sample, seed_all, set_threads,
-                                  tensor_f32, tensor_i64, train_classifier)
+from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, plain, run_cli, save_sample,
+                                  seed_all, spike_counts_by_module, tensor_f32, tensor_i64, train_classifier)
 from models.registry import ZooEntry
 from snnexport.sources.registry import NeuronSpec, register_neuron
 
@@ -118,6 +118,9 @@ class CustomSNN(nn.Module):
         return self.output(self.hidden(x))
 
 
+NEURON_TYPES = (CustomLIF,)
+
+
 def mnist_custom_factory(**kwargs) -> CustomSNN:
     return CustomSNN(**kwargs)
 
@@ -131,13 +134,13 @@ def load_data(mnist_dir: Optional[str] = None):
     return tensor_f32(xtr), tensor_i64(ytr), tensor_f32(xte), tensor_i64(yte), source
 
 
+@cpu_training
 def train(epochs: int, seed: int, out_path, progress: bool = True, mnist_dir: Optional[str] = None,
           limit: Optional[int] = None, lr: float = 2e-3, batch_size: int = 32) -> Dict[str, Any]:
     """Train on rate-coded digits and write the checkpoint (and ``<stem>_sample.npy``) at ``out_path``.
 
     ``limit`` trains on the first ``limit`` training samples only (quick tests).
     """
-    set_threads(2)
     t_start = time.time()
     gen, _rng = seed_all(seed)
     xtr, ytr, xte, yte, source = load_data(mnist_dir)
@@ -146,8 +149,8 @@ def train(epochs: int, seed: int, out_path, progress: bool = True, mnist_dir: Op
     kwargs = {"n_in": 784, "hidden": 128, "n_out": 10, "tau": 2.0, "threshold": 1.0}
     model = mnist_custom_factory(**kwargs)
     history = train_classifier(model, xtr, ytr, xte, yte, encoder(), epochs, gen, lr=lr, batch_size=batch_size,
-                               neuron_types=(CustomLIF,), progress=progress, desc="mnist-custom")
-    ev = evaluate_classifier(model, xte, yte, encoder(), (CustomLIF,))
+                               neuron_types=NEURON_TYPES, progress=progress, desc="mnist-custom")
+    ev = evaluate_classifier(model, xte, yte, encoder(), NEURON_TYPES)
     metrics = {
         "accuracy": ev["accuracy"],
         "test_loss": ev["loss"],
@@ -156,6 +159,7 @@ def train(epochs: int, seed: int, out_path, progress: bool = True, mnist_dir: Op
         "train_seconds": time.time() - t_start,
         "epochs": epochs,
         "seed": seed,
+        "torch_threads": torch.get_num_threads(),
         "dataset": source,
         "n_train": len(ytr),
         "n_test": len(yte),
@@ -163,12 +167,14 @@ def train(epochs: int, seed: int, out_path, progress: bool = True, mnist_dir: Op
         "history": history,
     }
     out_path = Path(out_path)
+    sample = encoder()(xte[:4], torch.Generator().manual_seed(EVAL_SEED))
     from snnexport.checkpoint import save
 
     save(model, out_path, arch=ARCH, kwargs=kwargs, input_layout="TB", input_kind="spikes",
-         input_shape=[784], steps=STEPS, dt=1.0, num_classes=10, readout="spike_count", encoding="poisson",
-         dataset=source, metrics={k: v for k, v in metrics.items() if k != "history"})
-    save_sample(out_path, encoder()(xte[:4], torch.Generator().manual_seed(EVAL_SEED)))
+         input_shape=[784], steps=STEPS, dt=1e-3, num_classes=10, readout="spike_count", encoding="poisson",
+         dataset=source, metrics=plain({k: v for k, v in metrics.items() if k != "history"}),
+         sample_spikes=spike_counts_by_module(model, sample, NEURON_TYPES))
+    save_sample(out_path, sample)
     return metrics
 
 

@@ -104,4 +104,4 @@ def psnr(a, b, peak: float = 1.0) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(peak * peak / mse))

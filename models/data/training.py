@@ -9,7 +9,9 @@ checkpoint's recorded accuracy can be recomputed exactly from the checkpoint.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -27,10 +29,38 @@ EVAL_SEED = 1234
 Encoder = Callable[[torch.Tensor, Optional[torch.Generator]], torch.Tensor]
 
 
-def set_threads(n: int = 2) -> None:
-    """Use at most ``n`` intra-op threads (the development machines have 2 shared cores)."""
+def zoo_threads() -> int:
+    """Intra-op threads for zoo training: ``$SNNEXPORT_ZOO_THREADS``, default 1.
+
+    Measured on the 2-core development machines while other jobs ran: one Adam step of the
+    stereo codec took 0.043 s with 1 thread and 0.49 s with 2; an mnist-snntorch epoch 2.4 s
+    versus 11-36 s. With 2 threads every small op waits for the second thread, which is
+    often descheduled. Results are reproducible for a given seed *and* thread count.
+    """
+    return max(1, int(os.environ.get("SNNEXPORT_ZOO_THREADS", "1")))
+
+
+def set_threads(n: Optional[int] = None) -> None:
+    n = n or zoo_threads()
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+def cpu_training(fn):
+    """Decorator for a zoo ``train``: :func:`set_threads` while it runs, the previous thread
+    count restored afterwards (it is process-wide, and tests share the process)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        prev = torch.get_num_threads()
+        set_threads()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if torch.get_num_threads() != prev:
+                torch.set_num_threads(prev)
+
+    return wrapper
 
 
 def seed_all(seed: int) -> Tuple[torch.Generator, np.random.Generator]:
@@ -75,6 +105,32 @@ def count_spikes(model: nn.Module, neuron_types: Tuple[type, ...]) -> Iterator[D
     finally:
         for h in hooks:
             h.remove()
+
+
+@torch.no_grad()
+def spike_counts_by_module(model: nn.Module, x: torch.Tensor, neuron_types: Tuple[type, ...]) -> Dict[str, int]:
+    """Spikes each neuron module (by dotted name) emits on input ``x``, in eval mode.
+
+    Recorded in every zoo checkpoint for its shipped sample input (``info["sample_spikes"]``):
+    rerunning the checkpoint on that sample must give exactly these counts.
+    """
+    counts: Dict[str, int] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, neuron_types):
+            def hook(_m, _inp, out, name=name):
+                spk = out[0] if isinstance(out, (tuple, list)) else out
+                counts[name] = counts.get(name, 0) + int(spk.detach().sum().round())
+            hooks.append(m.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return counts
 
 
 def spike_count_loss(out_spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -214,13 +270,18 @@ def run_cli(entry, module: str, argv: Optional[Sequence[str]] = None,
             "seed_document": entry.seed,
             "command": f"python -m models.{module} --epochs {args.epochs} --seed {args.seed}"
                        + "".join(f" --{k.replace('_', '-')} {v}" for k, v in extra.items()),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": metrics.get("torch_threads"),
             "metrics": metrics,
             "checkpoint_bytes": {p.name: p.stat().st_size for p in sorted(args.out.parent.glob(f"{module}*"))},
         }
         (RESULTS / f"{module}.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
     return metrics
+
+
+def plain(obj: Any) -> Any:
+    """``obj`` with numpy scalars turned into Python numbers (checkpoints load with ``weights_only``)."""
+    return json.loads(json.dumps(obj, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
 
 def tensor_f32(a) -> torch.Tensor:
