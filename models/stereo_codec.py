@@ -98,8 +98,12 @@ class StereoCodec(nn.Module):
     def encoder_input(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         return repeat_over_time(torch.cat([left, right], dim=1), self.steps)
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(self.encoder_input(left, right)))
+    def forward(self, left: torch.Tensor, right: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``forward(left, right)`` on two views, or ``forward(x)`` on the time-major encoder
+        input ``[T, B, 6, H, W]`` (what ``snnexport convert`` feeds: converting the whole codec
+        then stops at the decoder's ConvTranspose2d, which NIR cannot express)."""
+        x = left if right is None else self.encoder_input(left, right)
+        return self.decoder(self.encoder(x))
 
 
 def repeat_over_time(x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -229,9 +233,9 @@ def train(epochs: int, seed: int, out_path, progress: bool = True, limit: Option
     save(codec.encoder, out_path, arch=ENCODER_ARCH, kwargs=enc_kwargs, input_layout="TB", input_kind="analog",
          input_shape=[6, CROP, CROP], steps=STEPS, dt=1e-3, output="time mean of latent spikes [B, 16, H/4, W/4]",
          metrics=recorded, sample_spikes=sample_spikes)
-    save(codec, codec_path_for(out_path), arch=CODEC_ARCH, kwargs=kwargs, input_layout="none", input_kind="analog",
-         input_shape=[[3, CROP, CROP], [3, CROP, CROP]], steps=STEPS,
-         inputs="forward(left [B,3,H,W], right [B,3,H,W]) -> [B,6,H,W] (left RGB, right RGB)", metrics=recorded)
+    save(codec, codec_path_for(out_path), arch=CODEC_ARCH, kwargs=kwargs, input_layout="TB", input_kind="analog",
+         input_shape=[6, CROP, CROP], steps=STEPS,
+         inputs="forward(left [B,3,H,W], right [B,3,H,W]) or forward(x [T,B,6,H,W]) -> [B,6,H,W]", metrics=recorded)
     save_sample(out_path, sample)
     return metrics
 

@@ -2,10 +2,7 @@
 recurrence, time reductions, the seed-000 example, a Linear model, the CLI, and a negative
 control (a wrong threshold in the ONNX file is caught)."""
 
-import glob
 import json
-import time
-from pathlib import Path
 
 import nir
 import numpy as np
@@ -419,26 +416,4 @@ def test_cli_errors_are_one_line_and_write_nothing(sew_graph, tmp_path, capsys, 
     assert not (tmp_path / "g.onnx").exists() and not list(tmp_path.glob(".g.onnx*"))
 
 
-# ---------------------------------------------------------------- zoo checkpoints, when trained
-
-ZOO = sorted(glob.glob(str(Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "*.pt")))
-# checkpoints whose export + verify took over 10 s (measured: mnist_custom 4 s, mnist_snntorch 0.4 s)
-SLOW_ZOO: set = set()
-
-
-@pytest.mark.parametrize("ckpt", [pytest.param(c, id=Path(c).stem, marks=[pytest.mark.slow] if Path(c).stem in SLOW_ZOO else [])
-                                  for c in ZOO] or [pytest.param(None, marks=pytest.mark.skip(reason="no models/checkpoints/*.pt"))])
-def test_zoo_checkpoint_exports_and_verifies(ckpt, tmp_path):
-    from snnexport.cli import load_graph_or_model
-    from snnexport.inputs import make_input
-
-    t0 = time.time()
-    graph, _ = load_graph_or_model(ckpt)
-    x = make_input(graph, None, 2, 0)
-    exp = export_graph(graph, steps=int(x.shape[0]))
-    write_onnx(exp, tmp_path / "m.onnx")
-    ref, res = simulate(graph, x, F64), run_model(onnx.load(str(tmp_path / "m.onnx")), x)
-    row = Row("onnxruntime", "simulator")
-    compare(graph, ref, res, row, F64)
-    assert row.identical and row.mismatches == 0 and row.total_spikes > 0, (ckpt, row)
-    print(f"{Path(ckpt).name}: {time.time() - t0:.1f}s")
+# zoo checkpoints: ONNX Runtime is a participant of tests/test_zoo_verify.py
