@@ -8,9 +8,11 @@ CKPT=${1:-models/checkpoints/spikingrx.pt}
 OUT=${OUT:-out}
 mkdir -p "$OUT"
 NIR="$OUT/$(basename "${CKPT%.pt}").nir"
+SAMPLE="${CKPT%.pt}_sample.npy"   # the shipped time-major input [T, B, ...] of a zoo model
+INPUT=(--steps 8 --batch 4 --seed 0)
+[ -f "$SAMPLE" ] && INPUT=(--input "$SAMPLE")
 .venv/bin/snnexport convert "$CKPT" -o "$NIR"
 .venv/bin/snnexport inspect "$NIR"
-.venv/bin/snnexport verify "$CKPT" --steps 8 --batch 4 --seed 0
-if .venv/bin/snnexport report --help >/dev/null 2>&1; then
-  .venv/bin/snnexport report "$CKPT" --steps 8 --batch 4 --plot "$OUT/report.png"
-fi
+.venv/bin/snnexport verify "$CKPT" "${INPUT[@]}"
+.venv/bin/snnexport report "$CKPT" "${INPUT[@]}" --plot "$OUT/report.png" -o "$OUT/report.md" --markdown
+echo "wrote $NIR, $OUT/report.md and $OUT/report.png"
