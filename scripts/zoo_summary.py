@@ -35,9 +35,11 @@ def sample_of(entry) -> Path:
 
 
 def metric_text(metrics: dict, name: str) -> str:
-    if "ber" in metrics or name == "spikingrx":
-        keys = [k for k in metrics if k.startswith("ber")]
-        return ", ".join(f"{k}={metrics[k]:.3g}" for k in keys[:3]) or json.dumps(metrics)[:60]
+    ber = ROOT / "models" / "results" / f"{name}_ber.json"
+    if ber.exists():  # the receiver: uncoded BER at chosen SNRs (models/results/<name>_ber.md)
+        d = json.loads(ber.read_text())
+        curve = dict(zip(d["snr_db"], d["curves"][name]["ber"]))
+        return "BER " + ", ".join(f"{curve[s]:.2g} @ {s:g} dB" for s in (5.0, 10.0, 15.0) if s in curve)
     if "psnr_db" in metrics or "psnr" in metrics:
         return f"PSNR {metrics.get('psnr_db', metrics.get('psnr')):.2f} dB"
     if "accuracy" in metrics:
