@@ -48,7 +48,6 @@ from sionna.phy.ofdm import (
 # fixed seed makes it the same in training, evaluation and tests (a receiver trained with
 # one pilot sequence is only valid for that sequence).
 PILOT_SEED = 1234
-SPEED_OF_LIGHT = 299_792_458.0
 
 MODULATIONS = {"qpsk": 2, "16qam": 4}
 
@@ -146,6 +145,7 @@ class OFDMLink:
         self.channel_model = _make_channel_model(cfg)
         self.channel = OFDMChannel(self.channel_model, self.rg, normalize_channel=True, return_channel=True)
         self.ls_estimator = LSChannelEstimator(self.rg, interpolation_type=cfg.ls_interpolation)
+        self.ls_nn_estimator = LSChannelEstimator(self.rg, interpolation_type="nn")
         self.lmmse_estimator = self._make_lmmse_estimator()
         self.equalizer = LMMSEEqualizer(self.rg, self.stream_management)
         self.demapper = Demapper("app", "qam", bps)
@@ -213,19 +213,16 @@ class OFDMLink:
             elif method == "ls":
                 h_hat, err_var = self.ls_estimator(y, no)
             elif method == "ls-nn":
-                h_hat, err_var = self._ls_nn()(y, no)
+                h_hat, err_var = self.ls_nn_estimator(y, no)
             elif method == "lmmse":
+                if self.lmmse_estimator is None:
+                    raise ValueError("LMMSE estimation needs the closed-form covariances of a TDL model")
                 h_hat, err_var = self.lmmse_estimator(y, no)
             else:
                 raise ValueError(f"unknown baseline {method!r}")
             x_hat, no_eff = self.equalizer(y, h_hat, err_var, no)   # [B, 1, 1, N_data]
             llr = self.demapper(x_hat, no_eff)                      # [B, 1, 1, N_data*bps]
         return self._bits_to_grid(llr[:, 0, 0])
-
-    def _ls_nn(self) -> LSChannelEstimator:
-        if not hasattr(self, "_ls_nn_estimator"):
-            self._ls_nn_estimator = LSChannelEstimator(self.rg, interpolation_type="nn")
-        return self._ls_nn_estimator
 
     def _make_lmmse_estimator(self) -> Optional[LMMSEChannelEstimator]:
         """Sionna's LMMSE estimator with the channel's true second-order statistics.
@@ -270,19 +267,61 @@ def _make_channel_model(cfg: LinkConfig):
 
 # ----- network features ----------------------------------------------------------------------
 
-def features(slots: Slots) -> torch.Tensor:
-    """Network input [B, C_in=4, F, S]: (Re Y, Im Y, Re H_ls, Im H_ls).
+NEIGHBOURS = 3  # K: products with the LS estimates of subcarriers f-K .. f+K
 
-    ``H_ls`` is the LS estimate at the pilot REs, spread over the grid by the LS
-    interpolator: a 3x3 conv stack only sees a few neighbouring REs, so every data RE needs
-    a pilot-derived estimate nearby. The network is left to denoise it across subcarriers,
-    combine it with ``Y`` and demap (what LMMSE estimation + equalisation + APP demapping
-    do in the baselines).
+
+def in_channels(neighbours: int = NEIGHBOURS) -> int:
+    """C_in = 4 (Y, H_ls) + 3 per neighbour offset (Re/Im of Y conj(H), |H|^2) + 1 (N0)."""
+    return 4 + 3 * (2 * neighbours + 1) + 1
+
+
+def shift_subcarriers(grid: torch.Tensor, k: int) -> torch.Tensor:
+    """``out[..., f, s] = grid[..., clamp(f + k), s]`` on a [B, F, S] grid (edge replicated)."""
+    F = grid.shape[-2]
+    idx = (torch.arange(F) + k).clamp(0, F - 1)
+    return grid[..., idx, :]
+
+
+def features(slots: Slots, neighbours: int = NEIGHBOURS) -> torch.Tensor:
+    """Network input [B, C_in, F, S] from the received grid ``Y`` and the LS estimates ``H``.
+
+    With ``H_k[f, s] = H_ls[f + k, s]`` (``k = -K..K``) and the local pilot power
+    ``P = mean_k |H_k|^2 + eps``, the channels are
+
+    * ``Re, Im of Y / sqrt(P)`` and ``H_ls / sqrt(P)`` (the receive grid and pilot estimates);
+    * per offset k: ``Re, Im of Y conj(H_k) / P`` and ``|H_k|^2 / P``;
+    * ``N0 / P`` (local noise-to-signal ratio; the classical receivers are given N0 too).
+
+    ``H_ls`` is the LS estimate at the pilot REs spread over the grid by the LS interpolator,
+    so every data RE has a pilot-derived estimate nearby.
+
+    Why products: detection needs ``conj(h) y`` and ``|h|^2`` (QAM decisions are thresholds
+    on ``Re/Im conj(h) y`` relative to ``|h|^2``), and a conv/LIF stack only forms weighted
+    sums and thresholds, not products of two inputs (the reason for DeepRx-MIMO's
+    multiplicative pre-processing). With products against the *shifted* estimates, a weighted
+    sum over k in the first conv is exactly a matched filter with a learned frequency
+    smoothing of the estimate, ``sum_k w_k Y conj(H_k) = Y conj(sum_k w_k H_k)``: where a
+    receiver gains over plain LS. The network learns ``w_k`` and the demapping thresholds.
+
+    Why divide by ``P`` (an automatic gain control): every decision above is homogeneous in
+    the channel gain, and a neuron's threshold is a fixed offset, so without it the decision
+    boundaries of a faded RE (small ``|h|``) would collapse towards the offset. After the
+    division the features do not change when the channel is scaled, ``h -> a h``, ``N0 -> |a|^2 N0``.
     """
-    return torch.stack([slots.y.real, slots.y.imag, slots.h_ls.real, slots.h_ls.imag], dim=1).float()
+    y, h = slots.y, slots.h_ls
+    shifted = [shift_subcarriers(h, k) for k in range(-neighbours, neighbours + 1)]
+    powers = [hk.real ** 2 + hk.imag ** 2 for hk in shifted]
+    p = torch.stack(powers).mean(0) + 1e-6
+    rp = p.sqrt()
+    chans = [y.real / rp, y.imag / rp, h.real / rp, h.imag / rp]
+    for hk, pk in zip(shifted, powers):
+        z = y * hk.conj()
+        chans += [z.real / p, z.imag / p, pk / p]
+    chans.append(slots.no[:, None, None] / p)
+    return torch.stack(chans, dim=1).float()
 
 
-IN_CHANNELS = 4
+IN_CHANNELS = in_channels()
 
 
 def bit_errors(llr: torch.Tensor, bits: torch.Tensor, data_mask: torch.Tensor) -> Tuple[int, int]:

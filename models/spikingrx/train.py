@@ -17,9 +17,9 @@ import argparse
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -31,12 +31,13 @@ from snnexport import checkpoint
 from snnexport.examples.spikingrx import SpikingRx, repeat_over_time
 
 from .ann import ann_factory
-from .data import IN_CHANNELS, LinkConfig, OFDMLink, Slots, bit_errors, features
+from .data import MODULATIONS, NEIGHBOURS, LinkConfig, OFDMLink, bit_errors, features, in_channels
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "spikingrx.pt"
 ANN_CHECKPOINT = ROOT / "checkpoints" / "spikingrx_ann.pt"
 SAMPLE = ROOT / "checkpoints" / "spikingrx_sample.npy"
+RESULTS = ROOT / "results"
 SNN_ARCH = "snnexport.examples.spikingrx:spikingrx_factory"
 ANN_ARCH = "models.spikingrx.ann:ann_factory"
 
@@ -44,6 +45,9 @@ ANN_ARCH = "models.spikingrx.ann:ann_factory"
 # coincide for the same user seed.
 VAL_SEED_OFFSET = 1_000_003
 SAMPLE_SEED = 424242
+SPOT_SEED = 31_337
+SPOT_SNRS = (10.0, 20.0)
+DEFAULT_EPOCHS = 4
 
 
 @dataclass
@@ -52,23 +56,28 @@ class TrainConfig:
 
     hidden: int = 32
     blocks: int = 3
-    steps: int = 2                 # T: the paper's cheapest setting
-    beta: float = 0.5
-    theta: float = 0.5
+    steps: int = 4                 # T; T=2 is 0.1-0.4 dB further from the ANN twin (results/spikingrx_t2_ber.md)
+    beta: float = 0.5              # LIF leak: U = beta U + (1 - beta) I
+    theta: float = 0.5             # LIF threshold
     train_slots: int = 16384
     val_slots: int = 512
     batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.0
+    lr: float = 3e-3               # ANN pre-training
+    finetune_lr: float = 1e-3      # SNN (and ANN twin) fine-tuning
     gen_batch: int = 256           # slots per Sionna call when building the data sets
+    neighbours: int = NEIGHBOURS   # K of data.features
     link: LinkConfig = field(default_factory=LinkConfig)
 
     def model_kwargs(self, spiking: bool = True) -> Dict[str, Any]:
-        kw = dict(in_ch=IN_CHANNELS, hidden=self.hidden, blocks=self.blocks,
+        kw = dict(in_ch=self.in_channels, hidden=self.hidden, blocks=self.blocks,
                   bits_per_symbol=self.link.bits_per_symbol)
         if spiking:
             kw.update(beta=self.beta, theta=self.theta)
         return kw
+
+    @property
+    def in_channels(self) -> int:
+        return in_channels(self.neighbours)
 
 
 # ----- data sets ------------------------------------------------------------------------------
@@ -87,16 +96,26 @@ class Dataset:
 
 
 def make_dataset(link: OFDMLink, num_slots: int, seed: int, gen_batch: int = 256,
-                 snr_db: Optional[float] = None) -> Dataset:
-    """Simulate ``num_slots`` slots in chunks; chunk ``k`` uses Sionna seed ``seed + k``."""
+                 snr_db: Optional[float] = None, neighbours: int = NEIGHBOURS) -> Dataset:
+    """Simulate ``num_slots`` slots in chunks; chunk ``k`` uses Sionna seed ``seed * 7919 + k``.
+
+    The multiplier keeps the chunk seeds of neighbouring user seeds apart. Memory: C_in x 1008
+    float32 per slot (105 kB at C_in = 26; 1.7 GB for the default 16384 slots).
+    """
     xs, bits, snrs = [], [], []
     for k, start in enumerate(range(0, num_slots, gen_batch)):
         n = min(gen_batch, num_slots - start)
         slots = link.simulate(n, snr_db, seed=seed * 7919 + k)
-        xs.append(features(slots))
+        xs.append(features(slots, neighbours))
         bits.append(slots.bits.to(torch.uint8))
         snrs.append(slots.snr_db)
     return Dataset(torch.cat(xs), torch.cat(bits), link.data_mask, torch.cat(snrs))
+
+
+def make_datasets(link: OFDMLink, cfg: TrainConfig, seed: int) -> Tuple[Dataset, Dataset]:
+    """(train, validation) slots for ``seed``; SNR uniform over ``cfg.link.snr_db_range``."""
+    return (make_dataset(link, cfg.train_slots, seed, cfg.gen_batch, neighbours=cfg.neighbours),
+            make_dataset(link, cfg.val_slots, seed + VAL_SEED_OFFSET, cfg.gen_batch, neighbours=cfg.neighbours))
 
 
 # ----- models ------------------------------------------------------------------------------
@@ -141,14 +160,15 @@ def evaluate_dataset(model: nn.Module, ds: Dataset, steps: int, batch_size: int 
 
 # ----- training loop ---------------------------------------------------------------------------
 
-def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset, cfg: TrainConfig, epochs: int, seed: int,
-        steps: int, progress: bool = True, label: str = "spikingrx") -> Dict[str, Any]:
-    """Adam with a cosine learning-rate decay to 0 over all steps; returns per-epoch history."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
+def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset, *, lr: float, epochs: int, batch_size: int,
+        seed: int, steps: int, progress: bool = True, label: str = "spikingrx") -> Dict[str, Any]:
+    """Adam, cosine learning-rate decay to 0 over all batches; prints and returns per-epoch metrics."""
+    gen = torch.Generator().manual_seed(seed)  # batch order: independent of everything else
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    batches_per_epoch = math.ceil(len(train_ds) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * batches_per_epoch))
     history = []
+    t0 = time.time()
     for epoch in range(1, epochs + 1):
         model.train()
         order = torch.randperm(len(train_ds), generator=gen)
@@ -156,21 +176,23 @@ def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset, cfg: TrainConfig, 
                    leave=False, dynamic_ncols=True)
         running = 0.0
         for i in bar:
-            idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            llr = predict_llr(model, train_ds.x[idx], steps)
-            loss = masked_bce(llr, train_ds.bits[idx], train_ds.data_mask)
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            loss = masked_bce(predict_llr(model, train_ds.x[idx], steps), train_ds.bits[idx], train_ds.data_mask)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
-            running = 0.98 * running + 0.02 * float(loss) if i else float(loss)
+            running = 0.98 * running + 0.02 * loss.item() if i else loss.item()  # smoothed for display
             bar.set_postfix(loss=f"{running:.4f}")
         val = evaluate_dataset(model, val_ds, steps)
-        history.append({"epoch": epoch, "train_loss": running, "val_loss": val["loss"], "val_ber": val["ber"]})
+        history.append({"epoch": epoch, "train_loss": round(running, 5), "val_loss": round(val["loss"], 5),
+                        "val_ber": val["ber"]})
         print(f"[{label}] epoch {epoch}/{epochs}: train_loss={running:.4f} val_loss={val['loss']:.4f} "
               f"val_ber={val['ber']:.5f}", flush=True)
-    return {"history": history, "val_ber": history[-1]["val_ber"] if history else None,
-            "val_loss": history[-1]["val_loss"] if history else None}
+    model.eval()
+    return {"val_ber": history[-1]["val_ber"] if history else None,
+            "val_loss": history[-1]["val_loss"] if history else None,
+            "train_seconds": round(time.time() - t0, 1), "history": history}
 
 
 def seed_everything(seed: int) -> None:
@@ -178,101 +200,159 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % 2**32)
 
 
-def train_receiver(cfg: TrainConfig, epochs: int, seed: int, spiking: bool, progress: bool = True,
-                   link: Optional[OFDMLink] = None, data: Optional[tuple] = None) -> tuple:
-    """Build data (unless given), init the model from ``seed`` and fit it. -> (model, metrics)."""
+def train_receivers(cfg: TrainConfig, epochs: int, seed: int, progress: bool = True,
+                    link: Optional[OFDMLink] = None, data: Optional[Tuple[Dataset, Dataset]] = None
+                    ) -> Tuple[nn.Module, Dict[str, Any], nn.Module, Dict[str, Any]]:
+    """Train SpikingRx and its ANN twin on the same slots. -> (snn, snn_metrics, ann, ann_metrics).
+
+    1. pre-train the ANN twin (ReLU) for ``epochs`` at ``cfg.lr`` (ten times cheaper per
+       epoch than the SNN, which has to loop over T steps of LIF state);
+    2. SpikingRx starts from those weights (same parameter names: only the neuron differs)
+       and is fine-tuned for ``epochs`` at ``cfg.finetune_lr`` with the surrogate gradient;
+    3. the ANN twin is fine-tuned with the same recipe, so both saw the same data for the
+       same number of epochs.
+
+    Starting the SNN from the ANN (hybrid conversion + surrogate fine-tuning) reached a lower
+    BER in the same CPU time than training it from scratch.
+    """
     link = link or OFDMLink(cfg.link)
-    train_ds, val_ds = data or (make_dataset(link, cfg.train_slots, seed, cfg.gen_batch),
-                                make_dataset(link, cfg.val_slots, seed + VAL_SEED_OFFSET, cfg.gen_batch))
+    train_ds, val_ds = data or make_datasets(link, cfg, seed)
     seed_everything(seed)  # after Sionna, which re-seeds torch's default generator
-    model = build_model(cfg, spiking)
-    t0 = time.time()
-    metrics = fit(model, train_ds, val_ds, cfg, epochs, seed, model_steps(cfg, spiking), progress,
-                  label="spikingrx" if spiking else "ann-twin")
-    metrics["train_seconds"] = round(time.time() - t0, 1)
-    model.eval()
-    return model, metrics
+    pre = build_model(cfg, spiking=False)
+    pre_metrics = fit(pre, train_ds, val_ds, lr=cfg.lr, epochs=epochs, batch_size=cfg.batch_size, seed=seed,
+                      steps=1, progress=progress, label="ann pre-train")
+
+    snn = build_model(cfg, spiking=True)
+    snn.load_state_dict(pre.state_dict())
+    snn_metrics = fit(snn, train_ds, val_ds, lr=cfg.finetune_lr, epochs=epochs, batch_size=cfg.batch_size,
+                      seed=seed + 1, steps=cfg.steps, progress=progress, label="spikingrx")
+    ann_metrics = fit(pre, train_ds, val_ds, lr=cfg.finetune_lr, epochs=epochs, batch_size=cfg.batch_size,
+                      seed=seed + 1, steps=1, progress=progress, label="ann twin")
+    for m in (snn_metrics, ann_metrics):
+        m["pretrain_seconds"] = pre_metrics["train_seconds"]
+        m["pretrain_history"] = pre_metrics["history"]
+    return snn, snn_metrics, pre, ann_metrics
 
 
 def save_receiver(model: nn.Module, cfg: TrainConfig, out_path: Path, spiking: bool, metrics: Dict[str, Any],
                   seed: int, epochs: int) -> Path:
-    """Write the checkpoint with everything needed to rebuild and re-verify it."""
-    steps = model_steps(cfg, spiking)
+    """Write the checkpoint with everything needed to rebuild, re-verify and re-evaluate it."""
     return checkpoint.save(
         model, out_path,
         arch=SNN_ARCH if spiking else ANN_ARCH,
         kwargs=cfg.model_kwargs(spiking),
         input_layout="BT",
         input_kind="analog",
-        input_shape=[IN_CHANNELS, *cfg.link.grid_hw],
-        steps=steps,
+        input_shape=[cfg.in_channels, *cfg.link.grid_hw],
+        steps=model_steps(cfg, spiking),
         modulation=cfg.link.modulation,
         link=cfg.link.to_dict(),
-        features=["re_y", "im_y", "re_h_ls", "im_h_ls"],
-        train={"seed": seed, "epochs": epochs, "train_slots": cfg.train_slots, "batch_size": cfg.batch_size,
-               "lr": cfg.lr},
-        metrics={k: v for k, v in metrics.items() if k != "history"},
-        history=metrics.get("history", []),
+        features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
+        train={"seed": seed, "epochs_pretrain_ann": epochs, "epochs_finetune": epochs,
+               "train_slots": cfg.train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
+               "lr": cfg.lr, "finetune_lr": cfg.finetune_lr},
+        metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
+        history={"pretrain_ann": metrics.get("pretrain_history", []), "finetune": metrics.get("history", [])},
     )
 
 
-def write_sample(link: OFDMLink, steps: int, path: Path = SAMPLE, batch: int = 4, snr_db: float = 15.0) -> Path:
+def write_sample(link: OFDMLink, cfg: TrainConfig, path: Path = SAMPLE, batch: int = 4,
+                 snr_db: float = 15.0) -> Path:
     """Time-major float32 [T, B, C_in, F, S] input of real received grids (``verify --input``)."""
     slots = link.simulate(batch, snr_db, seed=SAMPLE_SEED)
-    x = repeat_over_time(features(slots), steps)          # [B, T, C, F, S]
+    x = repeat_over_time(features(slots, cfg.neighbours), cfg.steps)  # [B, T, C, F, S]
     arr = x.transpose(0, 1).contiguous().numpy().astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, arr)
     return path
 
 
-def train(epochs: int = 8, seed: int = 0, out_path: str | Path = CHECKPOINT, progress: bool = True,
-          cfg: Optional[TrainConfig] = None, with_ann: bool = True) -> Dict[str, Any]:
-    """Zoo entry point: train SpikingRx (and its ANN twin on the same slots), write checkpoints.
+@torch.no_grad()
+def spot_check(link: OFDMLink, snn: nn.Module, ann: nn.Module, cfg: TrainConfig, slots: int = 64
+               ) -> Dict[str, float]:
+    """BER of SpikingRx, the ANN twin and LS at a few SNRs on fresh slots (recorded in the checkpoint)."""
+    out = {}
+    for snr in SPOT_SNRS:
+        s = link.simulate(slots, snr, seed=SPOT_SEED + int(snr))
+        x = features(s, cfg.neighbours)
+        for name, llr in (("spikingrx", predict_llr(snn, x, cfg.steps)), ("ann", predict_llr(ann, x, 1)),
+                          ("ls", link.baseline_llr(s, "ls"))):
+            errors, total = bit_errors(llr, s.bits, s.data_mask)
+            out[f"ber_{name}_{snr:g}db"] = errors / total
+    return out
 
-    The ANN twin goes next to ``out_path`` as ``<stem>_ann.pt`` and the sample input as
-    ``<stem>_sample.npy``. Returns the SNN's metrics (``val_ber`` is the zoo metric).
+
+def train(epochs: int = DEFAULT_EPOCHS, seed: int = 0, out_path: str | Path = CHECKPOINT, progress: bool = True,
+          cfg: Optional[TrainConfig] = None) -> Dict[str, Any]:
+    """Zoo entry point: train SpikingRx and its ANN twin on the same slots, write both checkpoints.
+
+    Writes ``out_path`` (SNN), ``<stem>_ann.pt`` (ANN twin) and ``<stem>_sample.npy`` (sample
+    input) side by side. Returns the SNN's metrics (``val_ber`` is the zoo metric).
     """
     torch.set_num_threads(2)
     cfg = cfg or TrainConfig()
     out_path = Path(out_path)
+    t0 = time.time()
     link = OFDMLink(cfg.link)
-    data = (make_dataset(link, cfg.train_slots, seed, cfg.gen_batch),
-            make_dataset(link, cfg.val_slots, seed + VAL_SEED_OFFSET, cfg.gen_batch))
-    snn, metrics = train_receiver(cfg, epochs, seed, spiking=True, progress=progress, link=link, data=data)
+    data = make_datasets(link, cfg, seed)
+    data_seconds = round(time.time() - t0, 1)
+    snn, metrics, ann, ann_metrics = train_receivers(cfg, epochs, seed, progress, link, data)
+    metrics["data_seconds"] = ann_metrics["data_seconds"] = data_seconds
+    spot = spot_check(link, snn, ann, cfg)
+    metrics.update(spot)
+    ann_metrics.update(spot)
+    print("spot check (fresh slots): " + ", ".join(f"{k}={v:.2e}" for k, v in spot.items()), flush=True)
     save_receiver(snn, cfg, out_path, True, metrics, seed, epochs)
-    write_sample(link, cfg.steps, out_path.with_name(out_path.stem + "_sample.npy"))
-    if with_ann:
-        ann, ann_metrics = train_receiver(cfg, epochs, seed, spiking=False, progress=progress, link=link, data=data)
-        save_receiver(ann, cfg, out_path.with_name(out_path.stem + "_ann.pt"), False, ann_metrics, seed, epochs)
-        metrics["ann_val_ber"] = ann_metrics["val_ber"]
+    save_receiver(ann, cfg, out_path.with_name(out_path.stem + "_ann.pt"), False, ann_metrics, seed, epochs)
+    write_sample(link, cfg, out_path.with_name(out_path.stem + "_sample.npy"))
+    metrics["ann_val_ber"] = ann_metrics["val_ber"]
+    metrics["ann_finetune_seconds"] = ann_metrics["train_seconds"]
     metrics["checkpoint_bytes"] = out_path.stat().st_size
+    metrics["total_seconds"] = round(time.time() - t0, 1)
+    if out_path.resolve().parent == CHECKPOINT.parent:  # the zoo's own checkpoints: keep the record
+        write_record(out_path, epochs, seed, metrics)
     return metrics
 
 
+def write_record(out_path: Path, epochs: int, seed: int, metrics: Dict[str, Any]) -> Path:
+    """models/results/<stem>.json: how the shipped checkpoints were trained, like the other zoo models."""
+    loaded = checkpoint.load(out_path)
+    info = loaded.info
+    record = {
+        "model": out_path.stem,
+        "seed_document": "000",
+        "command": f"python -m models.spikingrx.train --epochs {epochs} --seed {seed}",
+        "torch_threads": torch.get_num_threads(),
+        "metrics": {k: v for k, v in metrics.items() if not k.endswith("history")},
+        "train": info["train"],
+        "link": info["link"],
+        "model_kwargs": loaded.kwargs,
+        "steps": info["steps"],
+        "history": info["history"],
+    }
+    path = RESULTS / f"{out_path.stem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
+
+
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--epochs", type=int, default=8)
+    p = argparse.ArgumentParser(description="Train SpikingRx and its ANN twin on Sionna slots")
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help="ANN pre-training and fine-tuning epochs each")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(CHECKPOINT))
-    p.add_argument("--modulation", choices=["qpsk", "16qam"], default="16qam")
-    p.add_argument("--channel", default="tdl-c", help="tdl-a..tdl-e or cdl-a..cdl-e")
+    p.add_argument("--modulation", choices=sorted(MODULATIONS), default=LinkConfig.modulation)
+    p.add_argument("--channel", default=LinkConfig.channel_model, help="tdl-a..tdl-e or cdl-a..cdl-e")
     p.add_argument("--train-slots", type=int, default=TrainConfig.train_slots)
     p.add_argument("--hidden", type=int, default=TrainConfig.hidden)
     p.add_argument("--blocks", type=int, default=TrainConfig.blocks)
-    p.add_argument("--steps", type=int, default=TrainConfig.steps)
-    p.add_argument("--beta", type=float, default=TrainConfig.beta)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--no-ann", action="store_true", help="skip the ANN twin")
+    p.add_argument("--steps", type=int, default=TrainConfig.steps, help="T of the SNN")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, beta=a.beta, lr=a.lr,
-                      train_slots=a.train_slots,
+    cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, train_slots=a.train_slots,
                       link=replace(LinkConfig(), modulation=a.modulation, channel_model=a.channel))
-    t0 = time.time()
-    metrics = train(a.epochs, a.seed, a.out, progress=not a.no_progress, cfg=cfg, with_ann=not a.no_ann)
-    metrics["total_seconds"] = round(time.time() - t0, 1)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
+    metrics = train(a.epochs, a.seed, a.out, progress=not a.no_progress, cfg=cfg)
+    print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,158 @@
+"""SpikingRx zoo model: Sionna data pipeline, training, shipped checkpoint vs the LS baseline."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sionna.phy", reason="sionna-no-rt (requirements-extra.txt) is not installed")
+
+from models.spikingrx import ZOO_ENTRY  # noqa: E402
+from models.spikingrx.ann import ann_factory  # noqa: E402
+from models.spikingrx.data import (  # noqa: E402
+    LinkConfig,
+    OFDMLink,
+    bit_errors,
+    features,
+    in_channels,
+    shift_subcarriers,
+)
+from models.spikingrx.train import (  # noqa: E402
+    ANN_CHECKPOINT,
+    CHECKPOINT,
+    SAMPLE,
+    TrainConfig,
+    build_model,
+    evaluate_dataset,
+    fit,
+    make_datasets,
+    predict_llr,
+)
+from snnexport import checkpoint  # noqa: E402
+from snnexport.examples.spikingrx import LIF, SpikingRx  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def link16():
+    return OFDMLink(LinkConfig(modulation="16qam"))
+
+
+@pytest.mark.parametrize("modulation,bps,channel", [("qpsk", 2, "tdl-c"), ("16qam", 4, "tdl-c"),
+                                                     ("qpsk", 2, "cdl-a")])
+def test_pipeline_shapes_and_bits_follow_the_grid(modulation, bps, channel):
+    link = OFDMLink(LinkConfig(modulation=modulation, channel_model=channel))
+    s = link.simulate(3, 10.0, seed=5)
+    F, S = 72, 14
+    assert s.bits.shape == (3, bps, F, S) and s.y.shape == s.h.shape == s.h_ls.shape == (3, F, S)
+    # pilots on OFDM symbols 2 and 11 over all 72 subcarriers; data everywhere else
+    assert s.data_mask.shape == (F, S) and int(s.data_mask.sum()) == F * (S - 2)
+    assert not s.data_mask[:, [2, 11]].any() and s.data_mask[:, [0, 1, 3, 10, 12, 13]].all()
+    assert set(torch.unique(s.bits).tolist()) <= {0.0, 1.0}
+    assert (s.bits[:, :, ~s.data_mask] == 0).all()
+    # the bit grid is the transmitted data: mapping it again gives the symbols Sionna sent
+    tx_grid = link.rg_mapper(link.mapper(s.sionna["bits"]))[:, 0, 0].transpose(-1, -2)
+    remapped = link.mapper(s.bits.permute(0, 2, 3, 1)[:, s.data_mask].reshape(3, -1))
+    assert torch.allclose(remapped, tx_grid[:, s.data_mask])
+    x = features(s)
+    assert x.shape == (3, in_channels(), F, S) and torch.isfinite(x).all()
+
+
+def test_channel_and_ls_estimates_are_consistent_at_high_snr(link16):
+    s = link16.simulate(2, 60.0, seed=11)
+    pilots = ~s.data_mask
+    # Y = H X + W: at the pilot REs the LS estimate equals the true channel up to the noise
+    assert torch.allclose(s.h_ls[:, pilots], s.h[:, pilots], atol=5e-3)
+    for method in ("ls", "lmmse", "perfect"):
+        e, n = bit_errors(link16.baseline_llr(s, method), s.bits, s.data_mask)
+        assert n == 2 * 4 * 72 * 12 and e / n < 2e-3, method
+
+
+def test_simulation_is_reproducible_for_a_seed(link16):
+    a, b = link16.simulate(2, None, seed=3), link16.simulate(2, None, seed=3)
+    c = link16.simulate(2, None, seed=4)
+    assert torch.equal(a.y, b.y) and torch.equal(a.bits, b.bits) and torch.equal(a.snr_db, b.snr_db)
+    assert not torch.equal(a.y, c.y)
+
+
+def test_shift_subcarriers_replicates_the_edges():
+    g = torch.arange(5.0).reshape(1, 5, 1)
+    assert shift_subcarriers(g, 2).flatten().tolist() == [2, 3, 4, 4, 4]
+    assert shift_subcarriers(g, -1).flatten().tolist() == [0, 0, 1, 2, 3]
+
+
+def _tiny_cfg() -> TrainConfig:
+    return TrainConfig(hidden=8, blocks=1, steps=2, train_slots=128, val_slots=32, batch_size=16,
+                       gen_batch=128, link=replace(LinkConfig(), snr_db_range=(10.0, 20.0)))
+
+
+def test_tiny_training_lowers_the_loss_and_is_reproducible(link16):
+    """One short epoch of SNN training from scratch (tiny data), twice with the same seed."""
+    torch.set_num_threads(2)
+    cfg = _tiny_cfg()
+    train_ds, val_ds = make_datasets(link16, cfg, seed=1)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = build_model(cfg, spiking=True)
+        before = evaluate_dataset(model, val_ds, cfg.steps)["loss"]
+        metrics = fit(model, train_ds, val_ds, lr=1e-2, epochs=1, batch_size=cfg.batch_size, seed=0,
+                      steps=cfg.steps, progress=False)
+        runs.append((before, metrics["val_loss"], [p.detach().clone() for p in model.parameters()]))
+    (before, after, w0), (_, _, w1) = runs
+    assert after < before - 0.02, (before, after)
+    assert all(torch.equal(a, b) for a, b in zip(w0, w1))
+
+
+def test_ann_twin_is_the_same_topology_with_relu():
+    snn = SpikingRx(in_ch=26, hidden=8, blocks=2, bits_per_symbol=4)
+    ann = ann_factory(in_ch=26, hidden=8, blocks=2, bits_per_symbol=4)
+    assert not any(isinstance(m, LIF) for m in ann.modules())
+    assert sum(isinstance(m, torch.nn.ReLU) for m in ann.modules()) == sum(isinstance(m, LIF) for m in snn.modules())
+    assert snn.state_dict().keys() == ann.state_dict().keys()
+
+
+def test_zoo_entry():
+    assert ZOO_ENTRY.name == "spikingrx" and ZOO_ENTRY.seed == "000" and ZOO_ENTRY.framework == "torch"
+    assert ZOO_ENTRY.checkpoint_path == CHECKPOINT and callable(ZOO_ENTRY.train)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    if not CHECKPOINT.exists():
+        pytest.skip("models/checkpoints/spikingrx.pt not trained yet")
+    return checkpoint.load(CHECKPOINT)
+
+
+def test_shipped_checkpoint_and_sample(shipped):
+    info = shipped.info
+    assert isinstance(shipped.model, SpikingRx)
+    assert info["input_layout"] == "BT" and info["input_kind"] == "analog"
+    assert info["input_shape"] == [in_channels(), 72, 14] and info["modulation"] == "16qam"
+    assert CHECKPOINT.stat().st_size < 4 * 2**20
+    sample = np.load(SAMPLE)
+    assert sample.dtype == np.float32 and sample.shape == (info["steps"], 4, *info["input_shape"])
+    with torch.no_grad():
+        out = shipped.model(torch.from_numpy(sample).transpose(0, 1))
+    assert out.shape == (4, 4, 72, 14) and torch.isfinite(out).all()
+
+
+def test_shipped_checkpoint_beats_ls_at_high_snr(shipped):
+    torch.set_num_threads(2)
+    link = OFDMLink(LinkConfig.from_dict(shipped.info["link"]))
+    s = link.simulate(96, 17.5, seed=777)  # fresh slots: not a training, validation or report seed
+    with torch.no_grad():
+        x = features(s, shipped.info["features"]["neighbours"])
+        llr = predict_llr(shipped.model, x, shipped.info["steps"])
+    snn_err, n = bit_errors(llr, s.bits, s.data_mask)
+    ls_err, _ = bit_errors(link.baseline_llr(s, "ls"), s.bits, s.data_mask)
+    assert snn_err < ls_err, (snn_err / n, ls_err / n)
+
+
+def test_shipped_ann_twin_loads():
+    if not ANN_CHECKPOINT.exists():
+        pytest.skip("ANN twin not trained yet")
+    loaded = checkpoint.load(ANN_CHECKPOINT)
+    assert not any(isinstance(m, LIF) for m in loaded.model.modules()) and loaded.info["steps"] == 1
