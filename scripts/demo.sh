@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup_venv.sh
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # shared 2-core machines: no spin-waiting threads
 CKPT=${1:-models/checkpoints/spikingrx.pt}
 OUT=${OUT:-out}
 mkdir -p "$OUT"
