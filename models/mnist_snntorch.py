@@ -15,7 +15,6 @@ Data: scikit-learn's bundled digits upsampled to 28x28 (or real MNIST with ``--m
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Dict, Optional
 
 import snntorch as snn
@@ -25,8 +24,8 @@ from snntorch import surrogate
 
 from models.data import digits as digit_data
 from models.data.encoding import poisson_encode
-from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, plain, run_cli, save_sample,
-                                  seed_all, spike_counts_by_module, tensor_f32, tensor_i64, train_classifier)
+from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, finish_classifier, run_cli,
+                                  seed_all, tensor_f32, tensor_i64, train_classifier)
 from models.registry import ZooEntry
 
 STEPS = 10
@@ -94,31 +93,10 @@ def train(epochs: int, seed: int, out_path, progress: bool = True, mnist_dir: Op
                                neuron_types=NEURON_TYPES, progress=progress, desc="mnist-snntorch",
                                lr_step=lr_step)
     ev = evaluate_classifier(model, xte, yte, encoder(), NEURON_TYPES)
-    metrics = {
-        "accuracy": ev["accuracy"],
-        "test_loss": ev["loss"],
-        "spikes_per_inference": ev["spikes_per_inference"],
-        "input_spikes_per_inference": ev["input_spikes_per_inference"],
-        "train_seconds": time.time() - t_start,
-        "epochs": epochs,
-        "seed": seed,
-        "torch_threads": torch.get_num_threads(),
-        "dataset": source,
-        "n_train": len(ytr),
-        "n_test": len(yte),
-        "eval_seed": EVAL_SEED,
-        "history": history,
-    }
-    out_path = Path(out_path)
-    sample = encoder()(xte[:4], torch.Generator().manual_seed(EVAL_SEED))
-    from snnexport.checkpoint import save
-
-    save(model, out_path, arch=ARCH, kwargs=kwargs, input_layout="TB", input_kind="spikes",
-         input_shape=[784], steps=STEPS, dt=1e-3, num_classes=10, readout="spike_count", encoding="poisson",
-         dataset=source, metrics=plain({k: v for k, v in metrics.items() if k != "history"}),
-         sample_spikes=spike_counts_by_module(model, sample, NEURON_TYPES))
-    save_sample(out_path, sample)
-    return metrics
+    return finish_classifier(model, out_path=out_path, arch=ARCH, kwargs=kwargs, ev=ev, history=history, t_start=t_start,
+                             epochs=epochs, seed=seed, source=source, n_train=len(ytr), n_test=len(yte),
+                             eval_seed=EVAL_SEED, sample=encoder()(xte[:4], torch.Generator().manual_seed(EVAL_SEED)), neuron_types=NEURON_TYPES,
+                             input_shape=[784], steps=STEPS, dt=1e-3, num_classes=10, readout="spike_count", encoding="poisson")
 
 
 ZOO_ENTRY = ZooEntry(

@@ -25,8 +25,8 @@ import torch.nn as nn
 from snntorch import surrogate
 
 from models.data import shd as shd_data
-from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, plain, run_cli, save_sample,
-                                  seed_all, spike_counts_by_module, tensor_i64, train_classifier)
+from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, finish_classifier, run_cli,
+                                  seed_all, tensor_i64, train_classifier)
 from models.registry import ZooEntry
 
 CHANNELS = 128
@@ -102,31 +102,11 @@ def train(epochs: int, seed: int, out_path, progress: bool = True, shd_dir: Opti
     history = train_classifier(model, xtr, ytr, xte, yte, encode, epochs, gen, lr=lr, batch_size=batch_size,
                                neuron_types=NEURON_TYPES, progress=progress, desc="shd", lr_step=5)
     ev = evaluate_classifier(model, xte, yte, encode, NEURON_TYPES)
-    metrics = {
-        "accuracy": ev["accuracy"],
-        "test_loss": ev["loss"],
-        "spikes_per_inference": ev["spikes_per_inference"],
-        "input_spikes_per_inference": ev["input_spikes_per_inference"],
-        "train_seconds": time.time() - t_start,
-        "epochs": epochs,
-        "seed": seed,
-        "torch_threads": torch.get_num_threads(),
-        "dataset": source,
-        "n_train": len(ytr),
-        "n_test": len(yte),
-        "eval_seed": EVAL_SEED,
-        "history": history,
-    }
-    out_path = Path(out_path)
-    sample = encode(xte[:4])
-    from snnexport.checkpoint import save
-
-    save(model, out_path, arch=ARCH, kwargs=kwargs, input_layout="TB", input_kind="spikes",
-         input_shape=[CHANNELS], steps=STEPS, dt=shd_data.SHD_MAX_TIME / STEPS, num_classes=classes, readout="spike_count",
-         dataset=source, metrics=plain({k: v for k, v in metrics.items() if k != "history"}),
-         sample_spikes=spike_counts_by_module(model, sample, NEURON_TYPES))
-    save_sample(out_path, sample)
-    return metrics
+    return finish_classifier(model, out_path=out_path, arch=ARCH, kwargs=kwargs, ev=ev, history=history, t_start=t_start,
+                             epochs=epochs, seed=seed, source=source, n_train=len(ytr), n_test=len(yte),
+                             eval_seed=EVAL_SEED, sample=encode(xte[:4]), neuron_types=NEURON_TYPES,
+                             input_shape=[CHANNELS], steps=STEPS, dt=shd_data.SHD_MAX_TIME / STEPS, num_classes=classes,
+                             readout="spike_count")
 
 
 ZOO_ENTRY = ZooEntry(

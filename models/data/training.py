@@ -294,3 +294,34 @@ def tensor_i64(a) -> torch.Tensor:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run python -m models.<module> instead")
+
+
+def finish_classifier(model: nn.Module, *, out_path, arch: str, kwargs: Dict[str, Any], ev: Dict[str, Any],
+                      history: List[Dict[str, Any]], t_start: float, epochs: int, seed: int, source: str,
+                      n_train: int, n_test: int, eval_seed: int, sample: torch.Tensor,
+                      neuron_types: Tuple[type, ...], **info: Any) -> Dict[str, Any]:
+    """The common end of a zoo classifier's training: metrics, checkpoint (snnexport format,
+    time-major spike input) and the shipped sample input. ``info`` holds model-specific facts."""
+    from snnexport.checkpoint import save
+
+    metrics = {
+        "accuracy": ev["accuracy"],
+        "test_loss": ev["loss"],
+        "spikes_per_inference": ev["spikes_per_inference"],
+        "input_spikes_per_inference": ev["input_spikes_per_inference"],
+        "train_seconds": time.time() - t_start,
+        "epochs": epochs,
+        "seed": seed,
+        "torch_threads": torch.get_num_threads(),
+        "dataset": source,
+        "n_train": n_train,
+        "n_test": n_test,
+        "eval_seed": eval_seed,
+        "history": history,
+    }
+    out_path = Path(out_path)
+    save(model, out_path, arch=arch, kwargs=kwargs, input_layout="TB", input_kind="spikes", dataset=source,
+         metrics=plain({k: v for k, v in metrics.items() if k != "history"}),
+         sample_spikes=spike_counts_by_module(model, sample, neuron_types), **info)
+    save_sample(out_path, sample)
+    return metrics
