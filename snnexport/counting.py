@@ -395,8 +395,9 @@ def _structure(graph, counts: Counts, inc, outs, input_name: str) -> None:
     """Neuron-level fan-in/fan-out through pass-through nodes (Flatten, pooling, Scale)."""
     nodes = counts.nodes
 
-    def downstream_synaptic(n: str) -> List[str]:
-        found, stack, seen = [], list(outs[n]), set()
+    def nearest_synaptic(n: str, adj, stop_type) -> List[str]:
+        """Synaptic nodes reached from ``n`` along ``adj`` through pass-through nodes."""
+        found, stack, seen = [], list(adj[n]), set()
         while stack:
             m = stack.pop()
             if m in seen:
@@ -404,22 +405,15 @@ def _structure(graph, counts: Counts, inc, outs, input_name: str) -> None:
             seen.add(m)
             if nodes[m].role == "synaptic":
                 found.append(m)
-            elif nodes[m].role == "other" and not isinstance(graph.nodes[m], nir.Output):
-                stack.extend(outs[m])
+            elif nodes[m].role == "other" and not isinstance(graph.nodes[m], stop_type):
+                stack.extend(adj[m])
         return sorted(found)
 
+    def downstream_synaptic(n: str) -> List[str]:
+        return nearest_synaptic(n, outs, nir.Output)
+
     def upstream_synaptic(n: str) -> List[str]:
-        found, stack, seen = [], list(inc[n]), set()
-        while stack:
-            m = stack.pop()
-            if m in seen:
-                continue
-            seen.add(m)
-            if nodes[m].role == "synaptic":
-                found.append(m)
-            elif nodes[m].role == "other" and not isinstance(graph.nodes[m], nir.Input):
-                stack.extend(inc[m])
-        return sorted(found)
+        return nearest_synaptic(n, inc, nir.Input)
 
     for n, c in nodes.items():
         if c.role == "neuron" or n == input_name:

@@ -204,6 +204,21 @@ def _cycle_has_neuron(graph: nir.NIRGraph, a: str, b: str) -> bool:
     return any(type(graph.nodes[n]).__name__ in NEURON_TYPES for n in on_cycle)
 
 
+def time_reduced_region(graph: nir.NIRGraph) -> Tuple[Dict[str, str], Set[str]]:
+    """``(reductions, post)``: the nodes carrying a ``time_reduction`` and every node they
+    feed; those run once after the last step instead of at every step."""
+    outs = outgoing(graph)
+    reductions = {n: time_reduction(graph.nodes[n]) for n in graph.nodes if time_reduction(graph.nodes[n])}
+    post: Set[str] = set()
+    stack = list(reductions)
+    while stack:
+        n = stack.pop()
+        if n not in post:
+            post.add(n)
+            stack.extend(outs[n])
+    return reductions, post
+
+
 def output_is_time_reduced(graph: nir.NIRGraph, out_name: str) -> bool:
     """Whether a time reduction lies upstream of this Output node (its readout is [B, ...])."""
     inc = incoming(graph)

@@ -49,8 +49,8 @@ import numpy as np
 
 from .cli import model_options
 from .errors import SnnexportError
-from .extension import SPIKING_TYPES, NeuronExt, graph_ext, neuron_ext, time_reduction
-from .graph import execution_order, incoming, outgoing, validate_graph
+from .extension import SPIKING_TYPES, NeuronExt, graph_ext, neuron_ext
+from .graph import execution_order, incoming, time_reduced_region, validate_graph
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 13  # Unsqueeze/ReduceSum with axes as inputs, GreaterOrEqual
@@ -548,19 +548,12 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
 
     # structure, as the reference compiles it
     order, back = execution_order(graph)
-    inputs, outs = incoming(graph), outgoing(graph)
+    inputs = incoming(graph)
     for name in order:
         tname = type(graph.nodes[name]).__name__
         if tname not in ONNX_RULES:
             raise unsupported(tname, name)
-    reductions = {n: time_reduction(graph.nodes[n]) for n in graph.nodes if time_reduction(graph.nodes[n])}
-    post: Set[str] = set()
-    stack = list(reductions)
-    while stack:
-        n = stack.pop()
-        if n not in post:
-            post.add(n)
-            stack.extend(outs[n])
+    reductions, post = time_reduced_region(graph)
     step_order = [n for n in order if n not in post]
     post_order = [n for n in order if n in post]
     rules = {n: ONNX_RULES[type(graph.nodes[n]).__name__] for n in order}

@@ -17,16 +17,6 @@ from snnexport.sources import convert_model
 from snnexport.sources.torch_layers import bn_scale_shift
 
 
-def randomise_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return model.eval()
 
 
 def convert(model, **info):
@@ -105,6 +95,7 @@ class StepLIF(nn.Module):
 
 
 from snnexport.sources.registry import NeuronSpec, register_neuron  # noqa: E402
+from tests.helpers import randomise_bn  # noqa: E402
 
 register_neuron(StepLIF, lambda m: NeuronSpec("beta", beta=m.beta, gain=1.0, threshold=m.threshold, reset="value", compare="ge"))
 

@@ -27,6 +27,7 @@ from snnexport.sources import convert_model  # noqa: E402
 from snnexport.sources.registry import NeuronSpec, register_neuron  # noqa: E402
 from snnexport.verify import Row, compare, run_verify  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
+from tests.helpers import randomise_bn  # noqa: E402
 
 F64 = torch.float64
 
@@ -254,16 +255,6 @@ def test_grouped_conv1d_is_lowered_exactly():
 
 # ---------------------------------------------------------------- seed 000 and a Linear model
 
-def randomise_bn(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            n = m.num_features
-            m.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
-            m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
-    return model.eval()
 
 
 @pytest.fixture(scope="module")

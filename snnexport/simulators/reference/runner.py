@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from ...errors import SnnexportError
-from ...extension import graph_ext, time_reduction
-from ...graph import execution_order, incoming, outgoing, validate_graph
+from ...extension import graph_ext
+from ...graph import execution_order, incoming, time_reduced_region, validate_graph
 from ..base import SimResult, register_simulator
 from .nodes import RULES, Ctx, unsupported
 
@@ -49,15 +49,7 @@ def compile_graph(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64,
     ext = graph_ext(graph)
     order, back = execution_order(graph)
     inputs = incoming(graph)
-    outs = outgoing(graph)
-    reductions = {n: time_reduction(graph.nodes[n]) for n in graph.nodes if time_reduction(graph.nodes[n])}
-    post: Set[str] = set()
-    stack = list(reductions)
-    while stack:
-        n = stack.pop()
-        if n not in post:
-            post.add(n)
-            stack.extend(outs[n])
+    reductions, post = time_reduced_region(graph)
     params, rules = {}, {}
     for name in order:
         node = graph.nodes[name]
