@@ -51,6 +51,7 @@ import torch
 from ...errors import SnnexportError
 from ..base import SimResult
 from .nodes import RULES, neuron_step
+from .runner import run_post  # runner imports this module lazily, so no cycle
 
 try:  # optional: without numba every neuron scan uses the torch loop (same results, slower)
     import numba
@@ -344,14 +345,6 @@ def _run_linear(name: str, prog, plan, x2: torch.Tensor, event: str) -> Optional
     return out
 
 
-_REDUCERS = {
-    "mean": lambda x: x.mean(dim=0),
-    "sum": lambda x: x.sum(dim=0),
-    "last": lambda x: x[-1],
-    "max": lambda x: x.amax(dim=0),
-}
-
-
 def _sum(prog, name: str, values: Dict[str, torch.Tensor]) -> torch.Tensor:
     """The node's summed input, edges added left to right as the per-step runner does."""
     srcs = prog.inputs[name]
@@ -423,16 +416,7 @@ def run_batched(prog, x: torch.Tensor, record_membranes: bool = False, event: st
                 for src in prog.inputs[name]:
                     if last_use.get(src) == i and src not in keep:
                         del values[src]
-        post_values: Dict[str, torch.Tensor] = {}
-        for name in prog.post_order:  # evaluated once, on time-reduced inputs (as runner.simulate)
-            total = None
-            for src in prog.inputs[name]:
-                v = post_values[src] if src in post_values else values[src]
-                total = v if total is None else total + v
-            if name in prog.reductions:
-                total = _REDUCERS[prog.reductions[name]](total)
-            y, _, _ = prog.rules[name].step(total, None, prog.params[name])
-            post_values[name] = y
+        post_values = run_post(prog, values)  # evaluated once, on time-reduced inputs (as runner.simulate)
     return values, membranes, post_values
 
 

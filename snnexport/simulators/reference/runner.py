@@ -140,6 +140,21 @@ _REDUCERS = {
 }
 
 
+def run_post(prog: Program, stacked: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Evaluate the time-reduced nodes and their descendants once, from the per-step
+    outputs stacked over time (``[T, B, ...]``) of the nodes that feed them."""
+    post_values: Dict[str, torch.Tensor] = {}
+    for name in prog.post_order:
+        total = None
+        for src in prog.inputs[name]:
+            v = post_values[src] if src in post_values else stacked[src]
+            total = v if total is None else total + v
+        if name in prog.reductions:
+            total = _REDUCERS[prog.reductions[name]](total)
+        post_values[name] = prog.rules[name].step(total, None, prog.params[name])[0]
+    return post_values
+
+
 def simulate(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.float64,
              record_activations: bool = False, record_membranes: bool = True, mode: str = "auto") -> SimResult:
     """Run ``x`` (time-major ``[T, B, *input_shape]``) through ``graph``.
@@ -177,16 +192,7 @@ def simulate(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype = torch.fl
                 for n, m in membranes.items():
                     mems.setdefault(n, []).append(m)
         stacked = {n: torch.stack(v) for n, v in per_step.items()}
-        post_values: Dict[str, torch.Tensor] = {}
-        for name in prog.post_order:  # evaluated once, on time-reduced inputs
-            total = None
-            for src in prog.inputs[name]:
-                v = post_values[src] if src in post_values else stacked[src]
-                total = v if total is None else total + v
-            if name in prog.reductions:
-                total = _REDUCERS[prog.reductions[name]](total)
-            y, _, _ = prog.rules[name].step(total, None, prog.params[name])
-            post_values[name] = y
+        post_values = run_post(prog, stacked)
     res = SimResult(adapters=list(prog.adapters))
     for n in prog.order:
         if prog.rules[n].spiking:
