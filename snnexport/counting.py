@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from .errors import SnnexportError
 from .extension import NEURON_TYPES, SPIKING_TYPES, graph_ext, neuron_ext, node_ext, time_reduction
-from .graph import execution_order, incoming, outgoing, param_count
+from .graph import execution_order, incoming, outgoing, param_count, time_reduced_region
 
 SYNAPTIC_TYPES = ("Affine", "Linear", "Conv1d", "Conv2d")
 LINEAR_REDUCTIONS = ("mean", "sum")
@@ -225,15 +225,7 @@ _REDUCE = {
 
 def post_nodes(graph: nir.NIRGraph) -> Set[str]:
     """Time-reduced nodes and everything after them (evaluated once, after the last step)."""
-    outs = outgoing(graph)
-    post: Set[str] = set()
-    stack = [n for n in graph.nodes if time_reduction(graph.nodes[n])]
-    while stack:
-        n = stack.pop()
-        if n not in post:
-            post.add(n)
-            stack.extend(outs[n])
-    return post
+    return time_reduced_region(graph)[1]
 
 
 # ----------------------------------------------------------------------------- counting
