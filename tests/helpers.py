@@ -27,3 +27,36 @@ def randomise_bn(model, seed=0):
             m.weight.data.copy_(torch.rand(n, generator=g) + 0.5)
             m.bias.data.copy_(torch.rand(n, generator=g) * 0.4 - 0.2)
     return model.eval()
+
+
+def save_sew_checkpoint(path, steps=6, bn_var=1.5):
+    """The seed-000 SEW block (theta 0.3, BatchNorm variance ``bn_var``) as an snnexport checkpoint."""
+    import snnexport
+    from snnexport.examples.spikingrx import sew_block_model
+
+    torch.manual_seed(0)
+    model = sew_block_model(theta=0.3)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d) and bn_var is not None:
+            m.running_var.fill_(bn_var)
+    model.eval()
+    snnexport.save(model, path, arch="snnexport.examples.spikingrx:sew_block_model", kwargs={"theta": 0.3},
+                   input_layout="BT", input_shape=[2, 6, 5], input_kind="analog", steps=steps)
+    return path
+
+
+def recurrent_one_neuron_graph():
+    """input -> w -> n (LIF, beta 0, threshold 1) with a recurrent Linear(2.0) from n back to n:
+    U_t = I_t + 2*S_{t-1}."""
+    import nir
+    import numpy as np
+
+    from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext
+
+    s = np.ones(1)
+    lif = nir.LIF(tau=s * 2, r=s, v_leak=s * 0, v_threshold=s * 1.0, v_reset=s * 0)
+    set_node_ext(lif, **NeuronExt("beta", {"beta": np.array([0.0]), "gain": np.array([1.0])}).to_meta())
+    nodes = {"input": nir.Input(input_type={"input": np.array([1])}), "w": nir.Linear(weight=np.eye(1)), "n": lif,
+             "rec": nir.Linear(weight=np.array([[2.0]])), "output": nir.Output(output_type={"output": np.array([1])})}
+    return nir.NIRGraph(nodes=nodes, edges=[("input", "w"), ("w", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")],
+                        metadata={KEY: GraphExt(input_shape=(1,)).to_meta()})

@@ -19,6 +19,7 @@ from snnexport.errors import SnnexportError
 from snnexport.extension import CUBA_DYNAMICS_PARAMS, DYNAMICS_PARAMS, KEY, GraphExt, NeuronExt, set_node_ext
 from snnexport.simulators.reference import batched, compile_graph, simulate
 from snnexport.simulators.reference.nodes import RULES, Rule
+from tests.helpers import recurrent_one_neuron_graph  # noqa: E402
 
 CUBA_FORMS = sorted(CUBA_DYNAMICS_PARAMS)
 FORMS = [("LIF", f) for f in sorted(DYNAMICS_PARAMS)] + [("CubaLIF", f) for f in CUBA_FORMS] + \
@@ -283,13 +284,7 @@ def test_event_linear_kernel_sums_active_columns_in_order():
 
 
 def test_recurrent_and_custom_rules_stay_per_step():
-    s = np.ones(1)
-    lif = nir.LIF(tau=s * 2, r=s, v_leak=s * 0, v_threshold=s * 1.0, v_reset=s * 0)
-    set_node_ext(lif, **NeuronExt("beta", {"beta": np.array([0.0]), "gain": np.array([1.0])}).to_meta())
-    nodes = {"input": nir.Input(input_type={"input": np.array([1])}), "w": nir.Linear(weight=np.eye(1)), "n": lif,
-             "rec": nir.Linear(weight=np.array([[2.0]])), "output": nir.Output(output_type={"output": np.array([1])})}
-    g = nir.NIRGraph(nodes=nodes, edges=[("input", "w"), ("w", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")],
-                     metadata={KEY: GraphExt(input_shape=(1,)).to_meta()})
+    g = recurrent_one_neuron_graph()
     x = torch.tensor([1.5, 0.0, 0.0, 0.0], dtype=torch.float64).reshape(-1, 1, 1)
     assert "recurrent" in batched.batch_reason(compile_graph(g))
     assert simulate(g, x).spikes["n"].reshape(-1).tolist() == [1.0, 1.0, 1.0, 1.0]  # auto -> per step

@@ -10,25 +10,15 @@ import torch
 import torch.nn as nn
 
 import snnexport
-from snnexport.examples.spikingrx import sew_block_model
 from snnexport.simulators import base
-from tests.helpers import run_cli  # noqa: E402
+from tests.helpers import run_cli, save_sew_checkpoint  # noqa: E402
 
 
 
 
 @pytest.fixture
 def sew_ckpt(tmp_path):
-    torch.manual_seed(0)
-    model = sew_block_model(theta=0.3)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_var.fill_(1.5)
-    model.eval()
-    path = tmp_path / "sew.pt"
-    snnexport.save(model, path, arch="snnexport.examples.spikingrx:sew_block_model", kwargs={"theta": 0.3},
-                   input_layout="BT", input_shape=[2, 6, 5], input_kind="analog", steps=6)
-    return path
+    return save_sew_checkpoint(tmp_path / "sew.pt")
 
 
 def assert_one_line_error(code, err, *needles):

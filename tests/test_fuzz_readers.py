@@ -12,15 +12,13 @@ import h5py
 import nir
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import snnexport
-from snnexport.examples.spikingrx import sew_block_model
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext
 from snnexport.graph import write_graph
 from tests.helpers import run_cli as cli
+from tests.helpers import save_sew_checkpoint
 
 N = int(os.environ.get("SNNEXPORT_FUZZ_EXAMPLES", "25"))
 FUZZ = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -41,11 +39,7 @@ def assert_clean(code, err, ok_codes=(2,)):
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("fuzz")
-    torch.manual_seed(0)
-    model = sew_block_model(theta=0.3).eval()
-    ckpt = d / "sew.pt"
-    snnexport.save(model, ckpt, arch="snnexport.examples.spikingrx:sew_block_model", kwargs={"theta": 0.3},
-                   input_layout="BT", input_shape=[2, 6, 5], input_kind="analog", steps=4)
+    ckpt = save_sew_checkpoint(d / "sew.pt", steps=4, bn_var=None)
     from snnexport.checkpoint import load
     from snnexport.sources import convert_model
 

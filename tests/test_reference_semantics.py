@@ -11,6 +11,7 @@ import torch
 
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext
 from snnexport.simulators.reference import simulate
+from tests.helpers import recurrent_one_neuron_graph  # noqa: E402
 
 
 def one_neuron_graph(ext: NeuronExt, threshold=1.0, v_reset=0.0, v_leak=0.0, node_cls="LIF", reduction=None):
@@ -117,13 +118,7 @@ def test_time_mean_readout_and_li_membrane_output():
 
 
 def test_recurrent_edge_is_one_step_delayed():
-    s = np.ones(1)
-    lif = nir.LIF(tau=s * 2, r=s, v_leak=s * 0, v_threshold=s * 1.0, v_reset=s * 0)
-    set_node_ext(lif, **NeuronExt("beta", {"beta": np.array([0.0]), "gain": np.array([1.0])}).to_meta())
-    nodes = {"input": nir.Input(input_type={"input": np.array([1])}), "w": nir.Linear(weight=np.eye(1)), "n": lif,
-             "rec": nir.Linear(weight=np.array([[2.0]])), "output": nir.Output(output_type={"output": np.array([1])})}
-    g = nir.NIRGraph(nodes=nodes, edges=[("input", "w"), ("w", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")],
-                     metadata={KEY: GraphExt(input_shape=(1,)).to_meta()})
+    g = recurrent_one_neuron_graph()
     # beta = 0: U_t = I_t + 2*S_{t-1}: one kick at t=0 then self-sustained firing
     res = run(g, [1.5, 0.0, 0.0, 0.0])
     assert res.spikes["n"].reshape(-1).tolist() == [1.0, 1.0, 1.0, 1.0]

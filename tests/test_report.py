@@ -9,18 +9,15 @@ import nir
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
-import snnexport
 from snnexport.counting import count
-from snnexport.examples.spikingrx import sew_block_model
 from snnexport.extension import KEY, GraphExt, set_node_ext
 from snnexport.graph import execution_order, write_graph
 from snnexport.report import build_report
 from snnexport.sources.neurons import neuron_nodes
 from snnexport.sources.registry import NeuronSpec
 from snnexport.targets import load_targets, select_targets
-from tests.helpers import run_cli  # noqa: E402
+from tests.helpers import run_cli, save_sew_checkpoint  # noqa: E402
 
 
 
@@ -216,15 +213,7 @@ def test_cli_text_markdown_plot_and_output_file(hand_files, tmp_path, capsys):
 
 
 def test_cli_random_input_and_checkpoint_with_analog_input(tmp_path, capsys):
-    torch.manual_seed(0)
-    model = sew_block_model(theta=0.3)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_var.fill_(1.5)
-    model.eval()
-    ckpt = tmp_path / "sew.pt"
-    snnexport.save(model, ckpt, arch="snnexport.examples.spikingrx:sew_block_model", kwargs={"theta": 0.3},
-                   input_layout="BT", input_shape=[2, 6, 5], input_kind="analog", steps=6)
+    ckpt = save_sew_checkpoint(tmp_path / "sew.pt")
     code, out, err = run_cli(["report", str(ckpt), "--steps", "4", "--batch", "2", "--json", "--targets", "loihi,loihi2"], capsys)
     assert code == 0, err
     rep = json.loads(out)
