@@ -34,12 +34,18 @@ def _shape(text: Optional[str]) -> Optional[tuple]:
     return shape
 
 
+def _remember_trust_arch(ctx, _param, value):
+    # Kept on the click context (not a parameter) so every command with model_options gets it unchanged.
+    ctx.meta["snnexport.trust_arch"] = bool(value)
+
+
 def model_options(fn):
     """Options of every command that accepts a checkpoint."""
     opts = [
-        click.option("--arch", help="Model factory 'package.module:factory' for a plain state_dict."),
+        click.option("--arch", help="Model factory 'package.module:factory' for a plain state_dict, or to trust the checkpoint's own."),
         click.option("--arch-kwargs", help="JSON object of keyword arguments for --arch."),
         click.option("--unsafe-pickle", is_flag=True, help="Allow unpickling arbitrary objects (runs code from the file!)."),
+        click.option("--trust-arch", is_flag=True, expose_value=False, callback=_remember_trust_arch, help="Import the arch the checkpoint names even if not registered (runs its code!)."),
         click.option("--input-shape", help="Per-sample input shape, e.g. 3,32,32 (if the checkpoint does not say)."),
         click.option("--input-layout", type=click.Choice(["TB", "BT", "step"]), help="How the model takes input."),
         click.option("--dt", type=float, help="Time step in seconds recorded in the graph (default: checkpoint's or 1e-3)."),
@@ -50,7 +56,7 @@ def model_options(fn):
 
 
 def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=False, input_shape=None,
-                        input_layout=None, dt=None):
+                        input_layout=None, dt=None, trust_arch=None):
     """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint."""
     from .checkpoint import load, parse_kwargs
     from .graph import read_graph
@@ -59,7 +65,10 @@ def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=Fa
     p = Path(path)
     if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
         return read_graph(p), None
-    loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle)
+    if trust_arch is None:
+        ctx = click.get_current_context(silent=True)
+        trust_arch = bool(ctx and ctx.meta.get("snnexport.trust_arch"))
+    loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle, trust_arch=trust_arch)
     graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
     return graph, loaded
 
@@ -78,9 +87,11 @@ def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_
     """Convert a PyTorch SNN checkpoint into a NIR graph (HDF5)."""
     from .extension import consumer_warnings
     from .graph import write_graph
+    from .safe_files import refuse_overwriting_input
 
-    graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     out = Path(output) if output else Path(model).with_suffix(".nir")
+    refuse_overwriting_input(out, model)
+    graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     write_graph(graph, out)
     n_params = sum(_params(node) for node in graph.nodes.values())
     click.echo(f"wrote {out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {n_params} parameters")

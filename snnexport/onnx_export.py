@@ -832,7 +832,9 @@ def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_ver
     import sys
 
     from .cli import load_graph_or_model
+    from .safe_files import refuse_overwriting_input
 
+    refuse_overwriting_input(Path(output) if output else Path(model).with_suffix(".onnx"), model)
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     exp = export_graph(graph, steps=steps, loop=loop, opset=opset, dtype=dtype, f64_ops=f64_ops, membranes=membranes)
     out = Path(output) if output else Path(model).with_suffix(".onnx")

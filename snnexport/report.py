@@ -543,9 +543,12 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
 
     from .cli import load_graph_or_model
     from .inputs import make_input
+    from .safe_files import refuse_overwriting_input
 
     if as_json and as_markdown:
         raise SnnexportError("--json and --markdown: choose one output format")
+    for written in (output, plot_path):
+        refuse_overwriting_input(written, model, input_path)
     all_targets = load_targets(targets_dirs)
     chosen = select_targets(all_targets, target_names)
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
