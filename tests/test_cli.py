@@ -135,6 +135,7 @@ def test_state_dict_needs_arch_and_checks_it(tmp_path, capsys, sew_ckpt):
     assert code == 0
 
 
+@snnexport.register_arch("tests.test_cli:maxpool_model")  # trusted, so the checkpoint below loads without --trust-arch
 def maxpool_model():
     return nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2))
 

@@ -384,7 +384,7 @@ def test_cli_export_graph_and_checkpoint(sew_graph, tmp_path, capsys):
     model = ResetNeuronNet()
     snnexport.save(model, tmp_path / "lin.pt", arch="tests.test_onnx:ResetNeuronNet", input_layout="step", input_shape=[12],
                    input_kind="spikes", steps=6)
-    code, out, err = run_cli(["export-onnx", str(tmp_path / "lin.pt"), "--verify"], capsys)
+    code, out, err = run_cli(["export-onnx", str(tmp_path / "lin.pt"), "--verify", "--trust-arch"], capsys)  # a test module: trusted explicitly
     assert code == 0 and "identical" in out and (tmp_path / "lin.onnx").exists(), err
 
 
