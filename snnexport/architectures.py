@@ -115,12 +115,12 @@ def trust_source(arch: str) -> Optional[str]:
     """Why ``arch`` is trusted ("registered", "entry point of <dist>", "shipped"), or None."""
     if arch in _REGISTERED:
         return "registered"
-    ep = _entry_points().get(arch)
+    if _shipped_ok(arch):
+        return "shipped"
+    ep = _entry_points().get(arch)  # last: scanning installed distributions costs the most
     if ep is not None:
         dist = getattr(getattr(ep, "dist", None), "name", None)
         return f"entry point of {dist}" if dist else "entry point"
-    if _shipped_ok(arch):
-        return "shipped"
     return None
 
 

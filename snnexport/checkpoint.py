@@ -17,6 +17,7 @@ Which kwargs a factory receives:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pickle
@@ -202,13 +203,64 @@ def check_state_dict(value: Any, where: str, field: str = "state_dict") -> Dict[
     return value
 
 
-def build(arch: str, kwargs: Dict[str, Any], where: str, factory=None) -> torch.nn.Module:
-    """``factory(**kwargs)``; ``factory`` defaults to importing ``arch`` (callers decide trust first)."""
-    factory = factory or import_factory(arch, where)
+# A trusted factory still takes its sizes from the file's kwargs. Every parameter and persistent
+# buffer must match a tensor of the state_dict (strict load), whose bytes the zip check bounded;
+# so the build may register at most that many values, plus room for non-persistent buffers.
+EXTRA_BUILD_ELEMENTS = 1 << 24
+MAX_BUILD_MODULES = 100_000
+
+
+@contextlib.contextmanager
+def _bounded_build(state: Dict[str, torch.Tensor], where: str, arch: str):
+    """Stop a factory as soon as it registers more than the checkpoint can fill.
+
+    The hooks run when a parameter/buffer is registered: after ``torch.empty`` reserved it but
+    before the module's initialisation writes it, so an oversized model fails before its
+    memory is touched."""
+    from torch.nn.modules import module as nn_module
+
+    limit = sum(t.numel() for t in state.values()) + EXTRA_BUILD_ELEMENTS
+    seen = {"values": 0, "modules": 0}
+
+    def on_tensor(_module, name, tensor):
+        if tensor is not None:
+            seen["values"] += tensor.numel()
+            if seen["values"] > limit:
+                raise SnnexportError(
+                    f"{where}: arch {arch!r} with these kwargs builds more than {limit} values (at {name!r}), more than "
+                    f"its state_dict can fill; the kwargs do not match the weights"
+                )
+
+    def on_module(_module, name, _sub):
+        seen["modules"] += 1
+        if seen["modules"] > MAX_BUILD_MODULES:
+            raise SnnexportError(f"{where}: arch {arch!r} with these kwargs builds more than {MAX_BUILD_MODULES} modules")
+
+    handles = [nn_module.register_module_parameter_registration_hook(on_tensor),
+               nn_module.register_module_buffer_registration_hook(on_tensor),
+               nn_module.register_module_module_registration_hook(on_module)]
     try:
-        model = factory(**kwargs)
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def build(arch: str, kwargs: Dict[str, Any], where: str, factory=None,
+          state: Optional[Dict[str, torch.Tensor]] = None) -> torch.nn.Module:
+    """``factory(**kwargs)``; ``factory`` defaults to importing ``arch`` (callers decide trust first).
+    With ``state``, the build may not allocate more than that state_dict can fill."""
+    factory = factory or import_factory(arch, where)
+    guard = _bounded_build(state, where, arch) if state is not None else contextlib.nullcontext()
+    try:
+        with guard:
+            model = factory(**kwargs)
     except TypeError as e:
         raise SnnexportError(f"{where}: arch {arch!r} rejected kwargs {str(kwargs)[:200]} ({e})") from None
+    except (ValueError, RuntimeError, MemoryError, OverflowError) as e:  # e.g. sizes the allocator cannot reserve
+        msg = " ".join(str(e).split())[:200]
+        raise SnnexportError(f"{where}: arch {arch!r} failed to build with kwargs {str(kwargs)[:200]} "
+                             f"({type(e).__name__}: {msg})") from None
     if not isinstance(model, torch.nn.Module):
         raise SnnexportError(f"{where}: arch {arch!r} returned {type(model).__name__}, not a torch.nn.Module")
     return model
@@ -254,7 +306,7 @@ def load(
             )
         state = check_state_dict(obj, where, "state_dict")
         kw = dict(arch_kwargs or {})
-        model = build(arch, kw, where)
+        model = build(arch, kw, where, state=state)
         _load_state(model, state, where, arch)
         model.eval()
         return LoadedModel(model, path, arch, kw, {})
@@ -313,7 +365,7 @@ def _load_own_format(obj: Dict[str, Any], path: Path, where: str, arch: Optional
         )
     else:
         factory, a, kw = None, arch, dict(arch_kwargs)
-    model = build(a, kw, where, factory)
+    model = build(a, kw, where, factory, state)
     _load_state(model, state, where, a)
     model.eval()
     return LoadedModel(model, path, a, kw, info)

@@ -269,6 +269,22 @@ def test_other_arch_needs_its_own_kwargs(tmp_path, capsys):
     assert load(ckpt, arch=SEW_ARCH, arch_kwargs={"beta": 0.5}).kwargs == {"theta": 0.3, "beta": 0.5}
 
 
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"theta": 0.3, "hidden": 3000}, "more than its state_dict can fill"),      # 81M-value conv: reserved, never written
+    ({"theta": 0.3, "hidden": 10 ** 7}, "arch"),                              # more than the allocator can reserve
+    ({"theta": 0.3, "hidden": -5}, "arch"),
+])
+def test_trusted_factory_with_hostile_sizes(tmp_path, capsys, kwargs, needle):
+    """A trusted factory still takes its sizes from the file: it may build no more than the weights fill."""
+    ckpt = save_sew_checkpoint(tmp_path / "sew.pt", steps=3)
+    raw = torch.load(ckpt, weights_only=True)
+    raw["kwargs"] = kwargs
+    torch.save(raw, ckpt)
+    code, _, err = run_cli(["convert", ckpt, "-o", tmp_path / "o.nir"], capsys)
+    assert_refused(code, err, "sew.pt", needle)
+    assert not (tmp_path / "o.nir").exists()
+
+
 # ---- fields of a checkpoint are plain data of the right type ----------------------------------
 
 BAD_FIELDS = {
