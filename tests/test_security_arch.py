@@ -487,3 +487,47 @@ def test_output_equal_to_input_refused(tmp_path, capsys):
         assert_refused(code, err, "g.nir", "overwrite the input")
     assert (tmp_path / "g.nir").read_bytes() == graph_bytes
     assert leftovers(tmp_path, {"m.pt", "g.nir", "alias.nir"}) == []
+
+
+# ---- fuzzed fields: exit 0 or 2, never a traceback or exit 3 -----------------------------------
+
+def _fuzz_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=True, allow_infinity=True),
+                        st.text(max_size=8), st.just(torch.zeros(2)), st.just(torch.Size([2, 6, 5])))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.tuples(inner, inner),
+        st.dictionaries(st.one_of(st.text(max_size=6), st.integers()), inner, max_size=4)), max_leaves=12)
+
+
+def test_fuzzed_checkpoint_fields(tmp_path, capsys):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base = torch.load(save_sew_checkpoint(tmp_path / "sew.pt", steps=3), weights_only=True)
+    info_keys = st.sampled_from(["input_shape", "input_layout", "input_kind", "dt", "steps", "metrics"])
+    kwarg_keys = st.sampled_from(["theta", "hidden", "in_ch", "beta", "bits_per_symbol", "zzz"])
+    n = int(os.environ.get("SNNEXPORT_FUZZ_EXAMPLES", "25"))
+
+    @settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(field=st.sampled_from(["info", "kwargs", "state_dict", "whole"]), key=st.data(), value=_fuzz_values())
+    def case(field, key, value):
+        payload = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+        if field == "whole":
+            payload["info"] = value
+        else:
+            name = key.draw(info_keys if field == "info" else kwarg_keys if field == "kwargs" else st.sampled_from(list(base["state_dict"])))
+            payload[field][name] = value
+        p = tmp_path / "f.pt"
+        torch.save(payload, p)
+        out = tmp_path / "f.nir"
+        code, _, err = run_cli(["convert", p, "-o", out], capsys)
+        assert code in (0, 2), err
+        if code == 2:
+            assert_refused(code, err, "f.pt")
+            assert not out.exists()
+        else:
+            out.unlink()
+
+    case()
