@@ -72,7 +72,9 @@ def import_factory(arch: str, where: str = "--arch"):
     _check_arch_string(arch, where)
     mod_name, attr = arch.split(":", 1)
     try:
-        module = importlib.import_module(mod_name)
+        from .zoo import resolve_zoo_module  # zoo archs "models.x" live in snnexport.zoo_models when installed
+
+        module = importlib.import_module(resolve_zoo_module(mod_name))
     except ImportError as e:
         raise SnnexportError(f"{where}: cannot import module {mod_name!r} for arch {arch!r} ({e})") from None
     obj = module
