@@ -20,6 +20,7 @@ import click
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import SnnexportError, os_error_message, reading, terminal_safe  # noqa: E402
+from . import jsonout  # noqa: E402
 
 
 def _shape(text: Optional[str]) -> Optional[tuple]:
@@ -65,7 +66,7 @@ def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=Fa
         from .zoo import zoo_checkpoint
 
         p = zoo_checkpoint(str(path)) or p
-    with reading(p):  # malformed content of the file: one-line error naming it, exit 2
+    with reading(p, "cannot load"):  # malformed content of the file: one-line error naming it, exit 2
         if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
             return read_graph(p), None
         loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle)
@@ -94,7 +95,7 @@ def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_
     n_params = sum(_params(node) for node in graph.nodes.values())
     click.echo(f"wrote {out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {n_params} parameters")
     for w in consumer_warnings(graph):
-        click.echo(f"note (plain NIR consumers): {w}", err=True)
+        click.echo(f"note (plain NIR consumers): {terminal_safe(w)}", err=True)
 
 
 def _params(node) -> int:
@@ -112,10 +113,10 @@ def inspect(graph_path, as_json):
 
     from .graph import read_graph
 
-    graph = read_graph(graph_path)
-    info = describe(graph)
+    with reading(graph_path):
+        info = describe(read_graph(graph_path))
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        click.echo(jsonout.dumps(info, indent=2, sort_keys=True))
     else:
         print_table(info)
 
@@ -158,7 +159,7 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
     if save_spikes:
         save_results(results, save_spikes)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        click.echo(jsonout.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         print_report(report)
     sys.exit(0 if report.identical else 1)

@@ -28,20 +28,23 @@ class UnsupportedModuleError(SnnexportError):
 
 # ----------------------------------------------------------------------------- terminal safety
 
-def _escape_char(c: str) -> str:
+def _escape_char(c: str, keep: str) -> str:
     # Control (Cc), format (Cf: bidi overrides, zero-width), surrogate, private and unassigned
     # characters are shown as \x1b / \u202e / ... instead of acting on the terminal.
-    if unicodedata.category(c)[0] != "C":
+    if c in keep or unicodedata.category(c)[0] != "C":
         return c
-    return c.encode("unicode_escape").decode("ascii")
+    return c.encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
-def terminal_safe(text: object) -> str:
-    """``text`` with control characters and escape sequences shown as ``\\x1b`` etc."""
+def terminal_safe(text: object, keep: str = "") -> str:
+    """``text`` with control characters and escape sequences shown as ``\\x1b`` etc.
+
+    ``keep`` lists control characters to pass through (``"\\n"`` for multi-line text).
+    """
     s = str(text)
     if s.isprintable():
         return s
-    return "".join(_escape_char(c) for c in s)
+    return "".join(_escape_char(c, keep) for c in s)
 
 
 def markup_safe(text: object) -> str:
@@ -71,7 +74,7 @@ def _h5py_error_types() -> tuple:
 
 # Exceptions that a reader raises on malformed content (not bugs in snnexport itself).
 READER_ERRORS = (OSError, EOFError, KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError,
-                 OverflowError, RecursionError, LookupError, AssertionError, NotImplementedError)
+                 OverflowError, RecursionError, LookupError, AssertionError, NotImplementedError, RuntimeError)
 
 
 def user_error_from(e: BaseException, path: object, doing: str = "cannot read") -> SnnexportError:
@@ -81,7 +84,8 @@ def user_error_from(e: BaseException, path: object, doing: str = "cannot read") 
     if isinstance(e, MemoryError):
         return SnnexportError(f"{path}: needs more memory than is available to read")
     if isinstance(e, OSError) and e.strerror:
-        return SnnexportError(f"{path}: {doing} ({e.strerror})")
+        other = e.filename if e.filename and str(e.filename) != str(path) else None
+        return SnnexportError(f"{path}: {doing}" + (f" {other}" if other else "") + f" ({e.strerror})")
     return SnnexportError(f"{path}: {doing}: malformed content ({type(e).__name__}: {_first_line(e)})")
 
 

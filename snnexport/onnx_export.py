@@ -48,7 +48,8 @@ import nir
 import numpy as np
 
 from .cli import model_options
-from .errors import SnnexportError
+from .errors import SnnexportError, terminal_safe
+from . import jsonout
 from .extension import SPIKING_TYPES, NeuronExt, graph_ext, neuron_ext
 from .graph import execution_order, incoming, time_reduced_region, validate_graph
 
@@ -875,13 +876,13 @@ def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_ver
         info["verify"] = {"identical": row.identical, "steps": int(x.shape[0]), "batch": batch, "mismatches": row.mismatches,
                           "total_spikes": row.total_spikes, "max_abs_readout_diff": row.max_abs_readout_diff}
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        click.echo(jsonout.dumps(info, indent=2, sort_keys=True))
     else:
         form = f"unrolled T={exp.steps}" if exp.form == "unrolled" else "Loop (any T)"
         click.echo(f"wrote {out}: {info['bytes']} bytes, {info['onnx_nodes']} ONNX nodes, opset {exp.opset}, {form}, {dtype}; "
                    f"outputs {', '.join(info['outputs'])}")
         for a in exp.adapters:
-            click.echo(f"adapter: {a}")
+            click.echo(f"adapter: {terminal_safe(a)}")  # names nodes of the file
         if do_verify:
             v = info["verify"]
             click.echo(f"verify (onnxruntime vs reference, T={v['steps']}, B={batch}): {'identical' if v['identical'] else 'DIFFERENT'}; "

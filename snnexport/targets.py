@@ -61,6 +61,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import click
 
 from .errors import SnnexportError, markup_safe, reading, terminal_safe
+from . import jsonout
 
 GRADES = ("measured silicon", "pre-silicon simulation", "datasheet", "estimate")
 KINDS = ("neuromorphic", "dense")
@@ -403,18 +404,16 @@ def _capacity(t: Target) -> str:
               help="Extra folder of target .toml files (repeatable; also $SNNEXPORT_TARGETS).")
 def targets_command(as_json, show, targets_dirs):
     """List the hardware targets of `snnexport report` with their evidence grades."""
-    import json
-
     targets = load_targets(targets_dirs)
     if show:
         t = select_targets(targets, show)[0]
         if as_json:
-            click.echo(json.dumps(t.to_json(), indent=2, sort_keys=True))
+            click.echo(jsonout.dumps(t.to_json(), indent=2, sort_keys=True))
             return
         _print_one(t)
         return
     if as_json:
-        click.echo(json.dumps({n: t.to_json() for n, t in targets.items()}, indent=2, sort_keys=True))
+        click.echo(jsonout.dumps({n: t.to_json() for n, t in targets.items()}, indent=2, sort_keys=True))
         return
     from rich.console import Console
     from rich.table import Table

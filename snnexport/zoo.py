@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 from functools import lru_cache
 from pathlib import Path
 
 import click
 
 from .errors import SnnexportError, markup_safe
+from . import jsonout
 
 # The zoo's modules are the repository's top-level ``models/`` folder. A wheel installs that
 # folder as ``snnexport.zoo_models`` (pyproject package-dir), never as a top-level ``models``
@@ -107,7 +107,7 @@ def models_command(as_json):
             row["metrics"] = lm.info.get("metrics", {})
         rows.append(row)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        click.echo(jsonout.dumps(rows, indent=2, sort_keys=True, default=str))
         return
     t = Table(title="snnexport model zoo")
     for col in ("name", "seed", "framework", "parameters", "size (KB)", "metrics", "description"):
@@ -133,4 +133,4 @@ def train_command(name, epochs, seed, output):
     e = zoo[name]
     out = output or str(e.checkpoint_path)
     metrics = e.train(epochs=epochs or e.default_epochs, seed=seed, out_path=out, progress=True)
-    click.echo(json.dumps({"checkpoint": out, "metrics": metrics}, indent=2, sort_keys=True, default=str))
+    click.echo(jsonout.dumps({"checkpoint": out, "metrics": metrics}, indent=2, sort_keys=True, default=str))
