@@ -59,6 +59,20 @@ def _restore_handlers() -> None:
     _previous_handlers.clear()
 
 
+@contextlib.contextmanager
+def _signals_blocked() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP (delivered on exit) where a temp file exists but is not yet registered."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, _CLEANUP_SIGNALS)
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
+
 def describe_os_error(e: OSError) -> str:
     """'No space left on device' etc.: the strerror, without Python's '[Errno 28]' prefix."""
     if e.strerror:
@@ -86,13 +100,16 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """
     target = Path(target)
     _check_target(target)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
-    except OSError as e:
-        raise SnnexportError(f"{target}: cannot write ({describe_os_error(e)})") from None
-    tmp_path = Path(tmp)
     _install_handlers()
-    _in_flight.add(tmp_path)
+    # The temp file must be registered before a signal can be handled, else it would be left.
+    with _signals_blocked():
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+        except OSError as e:
+            _restore_handlers()
+            raise SnnexportError(f"{target}: cannot write ({describe_os_error(e)})") from None
+        tmp_path = Path(tmp)
+        _in_flight.add(tmp_path)
     try:
         os.close(fd)
         umask = os.umask(0)

@@ -187,7 +187,7 @@ def test_sigterm_mid_write_leaves_no_temp_file(files, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 143, proc.stderr.read()
+    assert proc.returncode == 143, (proc.returncode, proc.stderr.read(), listing(out_dir))
     assert listing(out_dir) == []
 
 
