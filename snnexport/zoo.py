@@ -24,15 +24,26 @@ def _checkout_models_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models"
 
 
+def _find_spec(name: str):
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
 @lru_cache(maxsize=None)
 def zoo_package() -> str:
-    """Import name of the zoo: ``snnexport.zoo_models`` when installed, ``models`` in a checkout."""
-    try:
-        if importlib.util.find_spec(INSTALLED_ZOO_PACKAGE) is not None:
-            return INSTALLED_ZOO_PACKAGE
-    except (ImportError, ValueError):
-        pass
-    if (_checkout_models_dir() / "registry.py").is_file():
+    """Import name of the zoo: ``models`` in a source checkout, ``snnexport.zoo_models`` when installed."""
+    checkout = _checkout_models_dir()
+    in_checkout = (checkout / "registry.py").is_file() and (checkout.parent / "pyproject.toml").is_file()
+    if in_checkout:
+        spec = _find_spec(ZOO_ARCH_PREFIX)  # the checkout's own models/ on sys.path (never another one)
+        where = list(spec.submodule_search_locations or []) if spec is not None else []
+        if where and Path(where[0]).resolve() == checkout:
+            return ZOO_ARCH_PREFIX
+    if _find_spec(INSTALLED_ZOO_PACKAGE) is not None:
+        return INSTALLED_ZOO_PACKAGE
+    if in_checkout:
         return ZOO_ARCH_PREFIX
     raise SnnexportError("the model zoo is not installed (neither snnexport.zoo_models nor a checkout's models/)")
 
@@ -59,10 +70,7 @@ def resolve_zoo_module(mod_name: str) -> str:
     resolved = package + mod_name[len(ZOO_ARCH_PREFIX):]
     if resolved == mod_name:
         return mod_name
-    try:
-        return resolved if importlib.util.find_spec(resolved) is not None else mod_name
-    except (ImportError, ValueError):
-        return mod_name
+    return resolved if _find_spec(resolved) is not None else mod_name
 
 
 def zoo_checkpoint(name: str):
