@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 
 import torch
 
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .errors import SnnexportError
 
 FORMAT = "snnexport-checkpoint"
@@ -58,8 +58,11 @@ def save(
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
     json.dumps(payload["kwargs"])  # must be plain data: it is loaded with weights_only=True
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+    import io
+
+    buf = io.BytesIO()  # serialised in memory: a full disk then fails in os.write, as one-line error
+    torch.save(payload, buf)
+    write_bytes(path, buf.getbuffer(), suffix=".pt")
     return Path(path)
 
 

@@ -119,6 +119,20 @@ def test_write_fault_monkeypatched(files, capsys, tmp_path, monkeypatch, err_no)
     assert listing(tmp_path) == []
 
 
+def test_checkpoint_save_full_disk(tmp_path, monkeypatch):
+    import snnexport
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(SnnexportError, match="No space left on device"):
+        snnexport.save(torch.nn.Linear(2, 2), tmp_path / "m.pt", arch="torch.nn:Linear",
+                       kwargs={"in_features": 2, "out_features": 2})
+    monkeypatch.undo()
+    assert listing(tmp_path) == []
+
+
 def test_unwritable_folder_monkeypatched(files, capsys, tmp_path, monkeypatch):
     """Root ignores permission bits, so a read-only folder is simulated where mkstemp fails."""
     import tempfile
