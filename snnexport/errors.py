@@ -63,16 +63,8 @@ def _first_line(e: BaseException, limit: int = 200) -> str:
     return (msg[:limit] + "...") if len(msg) > limit else msg
 
 
-def _h5py_error_types() -> tuple:
-    try:
-        import h5py
-    except ImportError:  # pragma: no cover - h5py is a dependency
-        return ()
-    # h5py raises OSError/KeyError/ValueError/TypeError for most faults; these are its own.
-    return tuple(t for t in (getattr(getattr(h5py, "h5e", None), "HDF5ExtError", None),) if isinstance(t, type))
-
-
-# Exceptions that a reader raises on malformed content (not bugs in snnexport itself).
+# Exceptions that readers raise on malformed content (h5py, numpy, torch and nir raise only these
+# built-in types; RuntimeError is torch's for a model that cannot run with the file's shapes).
 READER_ERRORS = (OSError, EOFError, KeyError, IndexError, TypeError, ValueError, AttributeError, UnicodeError,
                  OverflowError, RecursionError, LookupError, AssertionError, NotImplementedError, RuntimeError)
 
@@ -104,7 +96,7 @@ def reading(path: object, doing: str = "cannot read") -> Iterator[None]:
         yield
     except SnnexportError:
         raise
-    except (READER_ERRORS + (MemoryError,) + _h5py_error_types()) as e:
+    except (READER_ERRORS + (MemoryError,)) as e:
         if os.environ.get("SNNEXPORT_DEBUG"):
             raise
         raise user_error_from(e, path, doing) from e
