@@ -373,7 +373,6 @@ def test_terminal_safe_and_markup_safe():
     assert "\\x1b[2J" in s and "\\u202e" in s and "\\x07" in s
     assert terminal_safe("plain name é") == "plain name é"
     from rich.console import Console
-    from rich.text import Text  # noqa: F401
 
     con = Console(record=True, width=200, color_system=None)
     con.print(markup_safe(EVIL))
