@@ -558,7 +558,11 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     validate_graph(graph)
     gext = graph_ext(graph)
     if not loop:
-        steps = int(steps if steps is not None else gext.default_steps)
+        try:
+            steps = int(steps if steps is not None else gext.default_steps)
+        except (TypeError, ValueError):
+            raise SnnexportError(f"graph metadata default_steps {gext.default_steps!r} is not a whole number; "
+                                 f"pass --steps") from None
         if steps < 1:
             raise SnnexportError(f"--steps must be at least 1, got {steps}")
 

@@ -296,6 +296,16 @@ def test_onnx_unroll_cap(capsys, tmp_path):
     assert listing(tmp_path) == ["huge_steps.nir"]
 
 
+def test_onnx_default_steps_not_a_number(capsys, tmp_path):
+    g = tiny_graph()
+    g.metadata[KEY]["default_steps"] = "ten"
+    p = tmp_path / "g.nir"
+    nir.write(str(p), g)
+    code, _, err = run_cli(["export-onnx", p, "-o", tmp_path / "x.onnx"], capsys)
+    one_line_error(code, err, "default_steps", "--steps")
+    assert listing(tmp_path) == ["g.nir"]
+
+
 def test_reading_context_manager(tmp_path):
     p = tmp_path / "f.bin"
     for exc, expect in ((KeyError("dt"), "missing key 'dt'"), (TypeError("bad type"), "TypeError: bad type"),
