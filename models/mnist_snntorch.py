@@ -22,11 +22,11 @@ import torch
 import torch.nn as nn
 from snntorch import surrogate
 
-from models.data import digits as digit_data
-from models.data.encoding import poisson_encode
-from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, finish_classifier, run_cli,
+from .data import digits as digit_data
+from .data.encoding import poisson_encode
+from .data.training import (EVAL_SEED, cpu_training, evaluate_classifier, finish_classifier, run_cli,
                                   seed_all, tensor_f32, tensor_i64, train_classifier)
-from models.registry import ZooEntry
+from .registry import ZooEntry
 
 STEPS = 10
 ARCH = "models.mnist_snntorch:mnist_snntorch_factory"

@@ -37,9 +37,10 @@ def load_zoo() -> Dict[str, ZooEntry]:
     zoo: Dict[str, ZooEntry] = {}
     for mod in ZOO_MODULES:
         try:
-            m = importlib.import_module(f"models.{mod}")
+            # Relative to this package: it is ``models`` in a checkout, ``snnexport.zoo_models`` in a wheel.
+            m = importlib.import_module(f".{mod}", __package__)
         except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("models."):
+            if e.name and e.name.startswith(f"{__package__}."):
                 continue  # not written yet
             raise
         entry: Optional[ZooEntry] = getattr(m, "ZOO_ENTRY", None)

@@ -24,10 +24,10 @@ import torch
 import torch.nn as nn
 from snntorch import surrogate
 
-from models.data import shd as shd_data
-from models.data.training import (EVAL_SEED, cpu_training, evaluate_classifier, finish_classifier, run_cli,
+from .data import shd as shd_data
+from .data.training import (EVAL_SEED, cpu_training, evaluate_classifier, finish_classifier, run_cli,
                                   seed_all, tensor_i64, train_classifier)
-from models.registry import ZooEntry
+from .registry import ZooEntry
 
 CHANNELS = 128
 STEPS = 80

@@ -32,10 +32,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
-from models.data import stereo as stereo_data
-from models.data.training import (count_spikes, cpu_training, minibatches, plain, progress_bar, run_cli,
+from .data import stereo as stereo_data
+from .data.training import (count_spikes, cpu_training, minibatches, plain, progress_bar, run_cli,
                                   save_sample, seed_all, spike_counts_by_module)
-from models.registry import ZooEntry
+from .registry import ZooEntry
 
 STEPS = 4
 CROP = 32

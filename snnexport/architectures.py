@@ -103,6 +103,14 @@ def _shipped_ok(arch: str) -> bool:
     top = arch.split(":", 1)[0].split(".", 1)[0]
     if top == "snnexport":
         return True
+    if top == "models":
+        from .zoo import INSTALLED_ZOO_PACKAGE, zoo_package
+
+        try:  # a wheel install ships the zoo as snnexport.zoo_models, where "models.x" resolves
+            if zoo_package() == INSTALLED_ZOO_PACKAGE:
+                return True
+        except SnnexportError:
+            return False
     try:
         spec = importlib.util.find_spec(top)  # a top-level find_spec runs no module code
     except (ImportError, ValueError):
@@ -140,7 +148,9 @@ def import_factory(arch: str, where: str = "--arch") -> Callable:
         return _REGISTERED[arch]
     mod_name, attr = arch.split(":", 1)
     try:
-        module = importlib.import_module(mod_name)
+        from .zoo import resolve_zoo_module  # zoo archs "models.x" live in snnexport.zoo_models when installed
+
+        module = importlib.import_module(resolve_zoo_module(mod_name))
     except ImportError as e:
         raise SnnexportError(f"{where}: cannot import module {mod_name!r} for arch {arch!r} ({e})") from None
     obj = module

@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional
 import torch
 
 from .architectures import check_arch_string, import_factory, trusted_factory
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .errors import SnnexportError
 from .safe_files import check_torch_zip, require_regular_file
 
@@ -74,8 +74,11 @@ def save(
         "info": dict(info),
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+    import io
+
+    buf = io.BytesIO()  # serialised in memory: a full disk then fails in os.write, as a one-line error
+    torch.save(payload, buf)
+    write_bytes(path, buf.getbuffer(), suffix=".pt")
     return Path(path)
 
 

@@ -19,7 +19,8 @@ import click
 # ops 5-15x slower here; passive waiting costs nothing when the cores are free.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .errors import SnnexportError  # noqa: E402
+from .errors import SnnexportError, os_error_message, reading, terminal_safe  # noqa: E402
+from . import jsonout  # noqa: E402
 
 
 def _shape(text: Optional[str]) -> Optional[tuple]:
@@ -37,6 +38,10 @@ def _shape(text: Optional[str]) -> Optional[tuple]:
 def _remember_trust_arch(ctx, _param, value):
     # Kept on the click context (not a parameter) so every command with model_options gets it unchanged.
     ctx.meta["snnexport.trust_arch"] = bool(value)
+
+
+# --steps/--batch: 0 or negative is refused (0 used to mean "the default" silently).
+POSITIVE_INT = click.IntRange(min=1)
 
 
 def model_options(fn):
@@ -63,13 +68,19 @@ def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=Fa
     from .sources import convert_model
 
     p = Path(path)
-    if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
-        return read_graph(p), None
+    if not p.exists():  # a zoo model's name (`snnexport report shd`) means its shipped checkpoint
+        from .zoo import zoo_checkpoint
+
+        p = zoo_checkpoint(str(path)) or p
     if trust_arch is None:
         ctx = click.get_current_context(silent=True)
         trust_arch = bool(ctx and ctx.meta.get("snnexport.trust_arch"))
-    loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle, trust_arch=trust_arch)
-    graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
+    with reading(p, "cannot load"):  # malformed content of the file: one-line error naming it, exit 2
+        if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
+            return read_graph(p), None
+        loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle,
+                      trust_arch=trust_arch)
+        graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
     return graph, loaded
 
 
@@ -96,7 +107,7 @@ def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_
     n_params = sum(_params(node) for node in graph.nodes.values())
     click.echo(f"wrote {out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {n_params} parameters")
     for w in consumer_warnings(graph):
-        click.echo(f"note (plain NIR consumers): {w}", err=True)
+        click.echo(f"note (plain NIR consumers): {terminal_safe(w)}", err=True)
 
 
 def _params(node) -> int:
@@ -114,10 +125,10 @@ def inspect(graph_path, as_json):
 
     from .graph import read_graph
 
-    graph = read_graph(graph_path)
-    info = describe(graph)
+    with reading(graph_path):
+        info = describe(read_graph(graph_path))
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        click.echo(jsonout.dumps(info, indent=2, sort_keys=True))
     else:
         print_table(info)
 
@@ -125,8 +136,8 @@ def inspect(graph_path, as_json):
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("--sims", help="Comma-separated participants (default: source if a .pt, reference, snntorch, norse, upstream witnesses).")
-@click.option("--steps", type=int, help="Time steps T (default: the model's).")
-@click.option("--batch", type=int, default=4, show_default=True)
+@click.option("--steps", type=POSITIVE_INT, help="Time steps T (default: the model's).")
+@click.option("--batch", type=POSITIVE_INT, default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rate", type=float, default=0.2, show_default=True, help="Bernoulli rate of random spike input.")
 @click.option("--input", "input_path", type=click.Path(), help="Time-major input [T,B,...] as .npy or .npz.")
@@ -160,7 +171,7 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
     if save_spikes:
         save_results(results, save_spikes)
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        click.echo(jsonout.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         print_report(report)
     sys.exit(0 if report.identical else 1)
@@ -184,27 +195,41 @@ def _register_optional_commands() -> None:
                 cli.add_command(cmd)
 
 
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"error: {terminal_safe(message)}", err=True)
+    sys.exit(code)
+
+
 def main(argv: Optional[List[str]] = None) -> Any:
+    """Run the CLI; every failure is one ``error:`` line (escaped for the terminal) and an exit code."""
     try:
         _register_optional_commands()
         return cli.main(args=argv, prog_name="snnexport", standalone_mode=False)
     except SnnexportError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(e.exit_code)
+        _fail(str(e), e.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as e:
-        click.echo(f"error: {e.format_message()}", err=True)
-        sys.exit(2)
+        _fail(e.format_message())
     except SystemExit:
         raise
     except Exception as e:  # noqa: BLE001
         if os.environ.get("SNNEXPORT_DEBUG"):
             raise
-        msg = " ".join(str(e).split())[:300]
-        click.echo(f"error: internal error ({type(e).__name__}: {msg}); set SNNEXPORT_DEBUG=1 for the traceback", err=True)
-        sys.exit(3)
+        _fail(*_unexpected(e))
+
+
+def _unexpected(e: Exception) -> tuple:
+    """(message, exit code) for an exception no reader turned into an SnnexportError."""
+    if isinstance(e, OSError) and os_error_message(e):
+        return os_error_message(e), 2  # a file the run touched is missing, unreadable or unwritable
+    if isinstance(e, RecursionError):
+        return "input nested too deeply (recursion limit); the file is malformed", 2
+    if isinstance(e, MemoryError):
+        return "out of memory; lower --steps/--batch or set --max-memory", 2
+    msg = " ".join(str(e).split())[:300]
+    return f"internal error ({type(e).__name__}: {msg}); set SNNEXPORT_DEBUG=1 for the traceback", 3
 
 
 if __name__ == "__main__":

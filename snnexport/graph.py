@@ -9,7 +9,7 @@ from typing import Dict, List, Set, Tuple
 import nir
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .errors import SnnexportError
 from .extension import (
     KEY,
@@ -72,12 +72,16 @@ def _precheck_node_types(path: Path) -> None:
 
 def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
     """Write with ``nir.write`` atomically and read it back before the rename."""
+    import io
+
     path = Path(path)
-    with atomic_path(path, suffix=".nir") as tmp:
-        nir.write(str(tmp), graph)
-        back = nir.read(str(tmp))
-        if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
-            raise SnnexportError(f"{path}: graph read back from HDF5 differs from the one written")
+    # HDF5 is built in memory and written with os.write: h5py writing to a full disk segfaulted.
+    buf = io.BytesIO()
+    nir.write(buf, graph)
+    back = nir.read(io.BytesIO(buf.getvalue()))
+    if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
+        raise SnnexportError(f"{path}: graph read back from HDF5 differs from the one written")
+    write_bytes(path, buf.getbuffer(), suffix=".nir")
     return path
 
 

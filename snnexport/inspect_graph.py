@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from .errors import markup_safe
 from .extension import KEY, consumer_warnings, graph_ext
 from .graph import execution_order, incoming, param_count
 
@@ -54,6 +55,7 @@ def describe(graph: nir.NIRGraph) -> Dict[str, Any]:
 
 
 def print_table(info: Dict[str, Any]) -> None:
+    """Every name and value comes from the file: shown escaped, never as markup or terminal control."""
     console = Console(width=160)
     t = Table(title=f"NIR graph: {len(info['nodes'])} nodes, {len(info['edges'])} edges, {info['parameters']} parameters")
     for col in ("node", "type", "in", "out", "params", "inputs", "snnexport metadata"):
@@ -61,13 +63,15 @@ def print_table(info: Dict[str, Any]) -> None:
     for n in info["nodes"]:
         meta = n["metadata"]
         brief = ", ".join(f"{k}={v}" for k, v in meta.items() if k not in ("params", "source_path", "batchnorm"))
-        t.add_row(n["name"], n["type"], str(n["input_shape"]), str(n["output_shape"]), str(n["parameters"]),
-                  ", ".join(n["inputs"]), brief)
+        cells = (n["name"], n["type"], str(n["input_shape"]), str(n["output_shape"]), str(n["parameters"]),
+                 ", ".join(n["inputs"]), brief)
+        t.add_row(*(markup_safe(c) for c in cells))
     console.print(t)
     m = info["metadata"]
-    console.print(f"graph: dt={m['dt']} source={m['source_framework']} ({m['source_framework_version']}) "
-                  f"input_layout={m['input_layout']} input_kind={m['input_kind']} input_shape={m['input_shape']}")
+    console.print(markup_safe(f"graph: dt={m['dt']} source={m['source_framework']} ({m['source_framework_version']}) "
+                              f"input_layout={m['input_layout']} input_kind={m['input_kind']} input_shape={m['input_shape']}"),
+                  highlight=False)
     if info["recurrent_edges"]:
-        console.print(f"recurrent edges (one-step delay): {info['recurrent_edges']}")
+        console.print(markup_safe(f"recurrent edges (one-step delay): {info['recurrent_edges']}"), highlight=False)
     for w in info["plain_nir_warnings"]:
-        console.print(f"[yellow]plain NIR consumers:[/] {w}")
+        console.print(f"[yellow]plain NIR consumers:[/] {markup_safe(w)}", highlight=False)

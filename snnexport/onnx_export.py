@@ -48,7 +48,8 @@ import nir
 import numpy as np
 
 from .cli import model_options
-from .errors import SnnexportError
+from .errors import SnnexportError, terminal_safe
+from . import jsonout
 from .extension import SPIKING_TYPES, NeuronExt, graph_ext, neuron_ext
 from .graph import execution_order, incoming, time_reduced_region, validate_graph
 
@@ -523,6 +524,21 @@ def unsupported(tname: str, name: str) -> SnnexportError:
     return SnnexportError(f"node {name!r}: no ONNX export rule for NIR type {tname} (supported: {', '.join(sorted(ONNX_RULES))})")
 
 
+# Unrolling emits every step's ops: past these a file's default_steps (10^9 was accepted)
+# would build a graph until memory runs out. The Loop form has no such limit.
+MAX_UNROLLED_STEPS = 100_000
+MAX_UNROLLED_NODE_STEPS = 2_000_000  # steps x NIR nodes per step
+
+
+def _check_unroll_size(steps: int, nodes_per_step: int) -> None:
+    if steps > MAX_UNROLLED_STEPS or steps * max(1, nodes_per_step) > MAX_UNROLLED_NODE_STEPS:
+        raise SnnexportError(
+            f"unrolling {steps} steps of {nodes_per_step} nodes is too large for one ONNX graph (at most "
+            f"{MAX_UNROLLED_STEPS} steps and {MAX_UNROLLED_NODE_STEPS} node-steps); use --loop (any T at run time) "
+            f"or a smaller --steps"
+        )
+
+
 def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = False, opset: int = DEFAULT_OPSET,
                  dtype: str = "float64", f64_ops: str = "lower", membranes: bool = False, check: bool = True) -> Exported:
     """Build the ONNX model of ``graph`` (see the module docstring). ``steps`` (unrolled form,
@@ -542,7 +558,11 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     validate_graph(graph)
     gext = graph_ext(graph)
     if not loop:
-        steps = int(steps if steps is not None else gext.default_steps)
+        try:
+            steps = int(steps if steps is not None else gext.default_steps)
+        except (TypeError, ValueError):
+            raise SnnexportError(f"graph metadata default_steps {gext.default_steps!r} is not a whole number; "
+                                 f"pass --steps") from None
         if steps < 1:
             raise SnnexportError(f"--steps must be at least 1, got {steps}")
 
@@ -556,6 +576,8 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     reductions, post = time_reduced_region(graph)
     step_order = [n for n in order if n not in post]
     post_order = [n for n in order if n in post]
+    if not loop:
+        _check_unroll_size(steps, len(step_order))
     rules = {n: ONNX_RULES[type(graph.nodes[n]).__name__] for n in order}
     for n in post_order:
         if rules[n].neuron:
@@ -812,7 +834,7 @@ def write_onnx(exp: Exported, path: str | Path) -> Path:
 @click.command("export-onnx")
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output", type=click.Path(), help="Output .onnx file (default: MODEL.onnx beside the input).")
-@click.option("--steps", type=int, help="Unroll for a fixed T (default: the graph's default_steps).")
+@click.option("--steps", type=click.IntRange(min=1), help="Unroll for a fixed T (default: the graph's default_steps).")
 @click.option("--loop", is_flag=True, help="Express time with an ONNX Loop (any T at run time) instead of unrolling.")
 @click.option("--opset", type=int, default=DEFAULT_OPSET, show_default=True, help="ONNX opset (13 or later).")
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float64", show_default=True)
@@ -822,7 +844,7 @@ def write_onnx(exp: Exported, path: str | Path) -> Path:
 @click.option("--membranes", is_flag=True, help="Also output membrane/<node> for every neuron.")
 @click.option("--verify", "do_verify", is_flag=True,
               help="Run the written file in onnxruntime on seeded input and compare with the reference simulator.")
-@click.option("--batch", type=int, default=4, show_default=True, help="Batch of the --verify input.")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Batch of the --verify input.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --verify input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @model_options
@@ -860,13 +882,13 @@ def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_ver
         info["verify"] = {"identical": row.identical, "steps": int(x.shape[0]), "batch": batch, "mismatches": row.mismatches,
                           "total_spikes": row.total_spikes, "max_abs_readout_diff": row.max_abs_readout_diff}
     if as_json:
-        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        click.echo(jsonout.dumps(info, indent=2, sort_keys=True))
     else:
         form = f"unrolled T={exp.steps}" if exp.form == "unrolled" else "Loop (any T)"
         click.echo(f"wrote {out}: {info['bytes']} bytes, {info['onnx_nodes']} ONNX nodes, opset {exp.opset}, {form}, {dtype}; "
                    f"outputs {', '.join(info['outputs'])}")
         for a in exp.adapters:
-            click.echo(f"adapter: {a}")
+            click.echo(f"adapter: {terminal_safe(a)}")  # names nodes of the file
         if do_verify:
             v = info["verify"]
             click.echo(f"verify (onnxruntime vs reference, T={v['steps']}, B={batch}): {'identical' if v['identical'] else 'DIFFERENT'}; "

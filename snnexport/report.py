@@ -24,7 +24,8 @@ import numpy as np
 
 from .atomic import atomic_path
 from .counting import Counts, count
-from .errors import SnnexportError
+from .errors import SnnexportError, markup_safe, terminal_safe
+from . import jsonout
 from .targets import Target, load_targets, select_targets
 
 DEFAULT_BASELINE = "ann-45nm-fp32"
@@ -421,26 +422,27 @@ def print_report(rep: Report, console=None) -> None:
     import sys
 
     con = console or (Console() if sys.stdout.isatty() else Console(width=150))
+    esc = markup_safe  # node, file and target names come from files: no markup, no terminal control
     for line in summary_lines(rep):
-        con.print(line, highlight=False)
+        con.print(esc(line), highlight=False)
     t = Table(title="per layer, per inference")
     for h in LAYER_HEAD:
         t.add_column(h, justify="left" if h in ("node", "type") else "right")
     for row in layer_rows(rep):
-        t.add_row(*row)
+        t.add_row(*(esc(c) for c in row))
     con.print(t)
     t = Table(title="per target")
     for h in TARGET_HEAD:
         t.add_column(h)
     for row in target_rows(rep):
-        t.add_row(*row)
+        t.add_row(*(esc(c) for c in row))
     con.print(t)
     for name, r in rep.results.items():
-        con.print(f"[bold]{name}[/bold] ({r.target.grade}): {r.formula()}", highlight=False)
+        con.print(f"[bold]{esc(name)}[/bold] ({esc(r.target.grade)}): {esc(r.formula())}", highlight=False)
         for u in r.uncosted if r.costed else []:
-            con.print(f"  not costed: {u}", highlight=False)
+            con.print(f"  not costed: {esc(u)}", highlight=False)
         for v in r.violations:
-            con.print(f"  [red]violates[/red] {v}", highlight=False)
+            con.print(f"  [red]violates[/red] {esc(v)}", highlight=False)
 
 
 def markdown(rep: Report) -> str:
@@ -523,8 +525,8 @@ def _model_options(fn):
 @click.command("report")
 @click.argument("model", type=click.Path())
 @click.option("--input", "input_path", type=click.Path(), help="Time-major input [T,B,...] as .npy or .npz.")
-@click.option("--steps", type=int, help="Time steps T of random input (default: the model's).")
-@click.option("--batch", type=int, default=4, show_default=True, help="Samples B of random input.")
+@click.option("--steps", type=click.IntRange(min=1), help="Time steps T of random input (default: the model's).")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Samples B of random input.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--rate", type=float, default=0.2, show_default=True, help="Bernoulli rate of random spike input.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
@@ -562,7 +564,7 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
     if plot_path:
         plot(rep, plot_path)
     if as_json:
-        text = json.dumps(rep.to_json(), indent=2, sort_keys=True)
+        text = jsonout.dumps(rep.to_json(), indent=2, sort_keys=True)
     elif as_markdown:
         text = markdown(rep)
     else:
@@ -574,7 +576,7 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
             Path(tmp).write_text(text + "\n", encoding="utf8")
         click.echo(f"wrote {output}" + (f" and {plot_path}" if plot_path else ""), err=True)
     elif text is not None:
-        click.echo(text)
+        click.echo(text if as_json else terminal_safe(text, keep="\n"))
     else:
         print_report(rep)
         if plot_path:

@@ -32,18 +32,24 @@ def default_budget() -> int:
     return int(machine_memory() * SAFE_FRACTION)
 
 
+# A bare number is bytes; under this it was surely meant with a unit ("0.5" is not half a byte).
+MIN_BARE_BYTES = 1 << 20
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
 def parse_size(text: Optional[str]) -> Optional[int]:
-    """'4G', '512M', '1000000' -> bytes."""
+    """'4G', '512M', '1.5GiB', '2000000' -> bytes; refuses inf, nan, 0, negatives and tiny budgets."""
+    import re
+
     if text is None or text == "":
         return None
-    t = str(text).strip().upper().rstrip("B")
-    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
-    num = t[:-1] if t[-1:] in "KMGT" else t
-    try:
-        value = float(num) * mult
-    except ValueError:
-        raise SnnexportError(f"--max-memory must look like 4G, 512M or a byte count, got {text!r}") from None
-    if not value > 0:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT]?)(?:I?B)?\s*", str(text).upper())
+    if not m:
+        raise SnnexportError(f"--max-memory must look like 4G, 512M or a byte count, got {text!r}")
+    value = float(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    if not m.group(2) and value < MIN_BARE_BYTES:
+        raise SnnexportError(f"--max-memory {text!r} is a byte count under 1 MiB; give a unit, e.g. 512M or 4G")
+    if int(value) < 1:
         raise SnnexportError(f"--max-memory must be positive, got {text!r}")
     return int(value)
 

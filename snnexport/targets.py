@@ -60,7 +60,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import click
 
-from .errors import SnnexportError
+from .errors import SnnexportError, markup_safe, reading, terminal_safe
+from . import jsonout
 
 GRADES = ("measured silicon", "pre-silicon simulation", "datasheet", "estimate")
 KINDS = ("neuromorphic", "dense")
@@ -310,13 +311,25 @@ def load_target(path: str | Path) -> Target:
         raise SnnexportError(f"{path}: not valid TOML ({str(e).splitlines()[0]})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise SnnexportError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    return parse_target(data, path)
+    except RecursionError:  # tomllib recurses per nesting level: '[[[[...' 100k deep
+        raise SnnexportError(f"{path}: not valid TOML (nested too deeply)") from None
+    with reading(path, "invalid target"):
+        return parse_target(data, path)
 
 
 # ----------------------------------------------------------------------------- discovery
 
+# A wheel ships the repository's targets/ as package data snnexport/builtin_targets
+# (pyproject package-dir); a source checkout reads targets/ beside the package.
+INSTALLED_TARGETS = "builtin_targets"
+
+
 def builtin_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "targets"
+    here = Path(__file__).resolve().parent
+    installed = here / INSTALLED_TARGETS
+    if installed.is_dir():
+        return installed
+    return here.parent / "targets"
 
 
 def target_dirs(extra: Sequence[str | Path] = ()) -> List[Path]:
@@ -391,18 +404,16 @@ def _capacity(t: Target) -> str:
               help="Extra folder of target .toml files (repeatable; also $SNNEXPORT_TARGETS).")
 def targets_command(as_json, show, targets_dirs):
     """List the hardware targets of `snnexport report` with their evidence grades."""
-    import json
-
     targets = load_targets(targets_dirs)
     if show:
         t = select_targets(targets, show)[0]
         if as_json:
-            click.echo(json.dumps(t.to_json(), indent=2, sort_keys=True))
+            click.echo(jsonout.dumps(t.to_json(), indent=2, sort_keys=True))
             return
         _print_one(t)
         return
     if as_json:
-        click.echo(json.dumps({n: t.to_json() for n, t in targets.items()}, indent=2, sort_keys=True))
+        click.echo(jsonout.dumps({n: t.to_json() for n, t in targets.items()}, indent=2, sort_keys=True))
         return
     from rich.console import Console
     from rich.table import Table
@@ -412,8 +423,9 @@ def targets_command(as_json, show, targets_dirs):
         table.add_column(col, overflow="fold")
     for t in targets.values():
         src = t.sources[0]
-        table.add_row(t.name, t.kind, t.grade, _fmt_e(t, "synaptic_op_pj"), _fmt_e(t, "mac_pj"), _neuron_cell(t),
-                      _fmt_e(t, "spike_pj"), _capacity(t), _short_cite(src.cite))
+        cells = (t.name, t.kind, t.grade, _fmt_e(t, "synaptic_op_pj"), _fmt_e(t, "mac_pj"), _neuron_cell(t),
+                 _fmt_e(t, "spike_pj"), _capacity(t), _short_cite(src.cite))
+        table.add_row(*(markup_safe(c) for c in cells))  # text from target files: no markup, no escapes
     import sys
 
     (Console() if sys.stdout.isatty() else Console(width=170)).print(table)
@@ -425,16 +437,20 @@ def _short_cite(cite: str) -> str:
     return cite if len(cite) <= 70 else cite[:67] + "..."
 
 
+def _echo(text: str) -> None:
+    click.echo(terminal_safe(text))  # fields come from target files
+
+
 def _print_one(t: Target) -> None:
-    click.echo(f"{t.name}: {t.title}")
-    click.echo(f"  kind: {t.kind}   grade: {t.grade}" + (f"   process: {t.process}" if t.process else ""))
+    _echo(f"{t.name}: {t.title}")
+    _echo(f"  kind: {t.kind}   grade: {t.grade}" + (f"   process: {t.process}" if t.process else ""))
     if t.note:
-        click.echo(f"  note: {t.note}")
+        _echo(f"  note: {t.note}")
     for s in t.sources:
-        click.echo(f"  source: {s.cite} [{s.where}]" + (f" {s.url}" if s.url else ""))
+        _echo(f"  source: {s.cite} [{s.where}]" + (f" {s.url}" if s.url else ""))
     for section, values in (("energy", t.energy), ("constraints", t.constraints)):
         for k, v in values.items():
             key = f"{section}.{k}"
             extra = f"  [{t.grades[key]}]" if key in t.grades else ""
             note = f"  -- {t.notes[key]}" if key in t.notes else ""
-            click.echo(f"  {key} = {v}{extra}{note}")
+            _echo(f"  {key} = {v}{extra}{note}")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .atomic import atomic_path
+from .errors import SnnexportError, markup_safe
 from .simulators import SimResult
 from .verify import VerifyReport
 
@@ -26,13 +27,16 @@ def _fmt_div(d) -> str:
 
 
 def print_report(report: VerifyReport) -> None:
+    """Node names and error texts come from files: every cell is escaped (no markup, no terminal control)."""
     console = Console(width=200)
     table = Table(title=f"snnexport verify ({report.dtype}, T={report.steps}, B={report.batch})")
     for col in ("participant", "role", "spikes", "per node", "mismatches", "max |Δreadout|", "first divergence", "adapters", "result"):
         table.add_column(col, overflow="fold")
+    esc = markup_safe
     for r in report.participants:
         if r.error:
-            table.add_row(r.name, r.role, "-", "-", "-", "-", r.error, "-", "[yellow]failed[/]" if r.role == "upstream" else "[red]ERROR[/]")
+            table.add_row(esc(r.name), esc(r.role), "-", "-", "-", "-", esc(r.error), "-",
+                          "[yellow]failed[/]" if r.role == "upstream" else "[red]ERROR[/]")
             continue
         per = " ".join(f"{k}:{v}" for k, v in r.spikes_per_node.items())
         mm = str(r.mismatches)
@@ -42,7 +46,8 @@ def print_report(report: VerifyReport) -> None:
             mm += f" missing {','.join(r.missing_nodes)}"
         ro = "-" if r.max_abs_readout_diff is None else f"{r.max_abs_readout_diff:.3g}"
         ok = "[green]identical[/]" if r.identical else ("[yellow]differs[/]" if r.role == "upstream" else "[red]MISMATCH[/]")
-        table.add_row(r.name, r.role, str(r.total_spikes), per, mm, ro, _fmt_div(r.first_divergence), "; ".join(r.adapters) or "-", ok)
+        table.add_row(esc(r.name), esc(r.role), str(r.total_spikes), esc(per), esc(mm), ro, esc(_fmt_div(r.first_divergence)),
+                      esc("; ".join(r.adapters) or "-"), ok)
     console.print(table)
     verdict = "IDENTICAL: every non-upstream participant matches the reference" if report.identical else "MISMATCH"
     console.print(verdict)
@@ -50,7 +55,12 @@ def print_report(report: VerifyReport) -> None:
 
 def save_results(results: Dict[str, SimResult], folder: str) -> None:
     out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise SnnexportError(f"{out}: --save-spikes needs a folder, and this is a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SnnexportError(f"{out}: cannot create the --save-spikes folder ({e.strerror or type(e).__name__})") from None
     for name, res in results.items():
         arrays = {f"spikes/{k}": v for k, v in res.spikes.items()}
         arrays.update({f"readout/{k}": np.asarray(v) for k, v in res.readout.items()})

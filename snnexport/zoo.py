@@ -2,19 +2,97 @@
 
 from __future__ import annotations
 
-import json
+import importlib
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
 
 import click
 
-from .errors import SnnexportError
+from .errors import SnnexportError, markup_safe
+from . import jsonout
+
+# The zoo's modules are the repository's top-level ``models/`` folder. A wheel installs that
+# folder as ``snnexport.zoo_models`` (pyproject package-dir), never as a top-level ``models``
+# that would shadow users' own; shipped checkpoints keep their stored arch names
+# ``models.<module>:<factory>``, which :func:`resolve_zoo_module` maps to wherever it lives.
+ZOO_ARCH_PREFIX = "models"
+INSTALLED_ZOO_PACKAGE = "snnexport.zoo_models"
+
+
+def _checkout_models_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "models"
+
+
+def _find_spec(name: str):
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=None)
+def zoo_package() -> str:
+    """Import name of the zoo: ``models`` in a source checkout, ``snnexport.zoo_models`` when installed."""
+    checkout = _checkout_models_dir()
+    in_checkout = (checkout / "registry.py").is_file() and (checkout.parent / "pyproject.toml").is_file()
+    if in_checkout:
+        spec = _find_spec(ZOO_ARCH_PREFIX)  # the checkout's own models/ on sys.path (never another one)
+        where = list(spec.submodule_search_locations or []) if spec is not None else []
+        if where and Path(where[0]).resolve() == checkout:
+            return ZOO_ARCH_PREFIX
+    if _find_spec(INSTALLED_ZOO_PACKAGE) is not None:
+        return INSTALLED_ZOO_PACKAGE
+    if in_checkout:
+        return ZOO_ARCH_PREFIX
+    raise SnnexportError("the model zoo is not installed (neither snnexport.zoo_models nor a checkout's models/)")
+
+
+def is_zoo_module(mod_name: str) -> bool:
+    """Whether ``mod_name`` is a zoo module by its stored name (``models`` or ``models.<...>``)."""
+    return mod_name == ZOO_ARCH_PREFIX or mod_name.startswith(ZOO_ARCH_PREFIX + ".")
+
+
+def resolve_zoo_module(mod_name: str) -> str:
+    """The module name to import for ``mod_name`` from a checkpoint's arch string.
+
+    ``models.mnist_custom`` -> ``models.mnist_custom`` in a source checkout and
+    ``snnexport.zoo_models.mnist_custom`` in a wheel install; any other name is returned
+    unchanged, and so is a ``models.<x>`` the zoo does not have (a user's own ``models``
+    package). Only call this for arch strings already trusted as zoo factories.
+    """
+    if not is_zoo_module(mod_name):
+        return mod_name
+    try:
+        package = zoo_package()
+    except SnnexportError:
+        return mod_name
+    resolved = package + mod_name[len(ZOO_ARCH_PREFIX):]
+    if resolved == mod_name:
+        return mod_name
+    return resolved if _find_spec(resolved) is not None else mod_name
+
+
+def zoo_checkpoint(name: str):
+    """Path of the shipped checkpoint of zoo model ``name`` (e.g. ``shd``), or None.
+
+    Lets ``snnexport report shd`` work from any folder after a wheel install.
+    """
+    if not name or any(c in name for c in "/\\."):
+        return None
+    try:
+        entry = _zoo().get(name)
+    except SnnexportError:
+        return None
+    return entry.checkpoint_path if entry is not None and entry.checkpoint_path.is_file() else None
 
 
 def _zoo():
     try:
-        from models.registry import load_zoo
+        registry = importlib.import_module(f"{zoo_package()}.registry")
     except ModuleNotFoundError:
         raise SnnexportError("the model zoo (models/) is not importable; run from the snnexport checkout") from None
-    return load_zoo()
+    return registry.load_zoo()
 
 
 @click.command("models")
@@ -37,7 +115,7 @@ def models_command(as_json):
             row["metrics"] = lm.info.get("metrics", {})
         rows.append(row)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, sort_keys=True, default=str))
+        click.echo(jsonout.dumps(rows, indent=2, sort_keys=True, default=str))
         return
     t = Table(title="snnexport model zoo")
     for col in ("name", "seed", "framework", "parameters", "size (KB)", "metrics", "description"):
@@ -45,8 +123,8 @@ def models_command(as_json):
     for r in rows:
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (r.get("metrics") or {}).items()
                             if not isinstance(v, (dict, list)))
-        t.add_row(r["name"], r["seed"], r["framework"], str(r.get("parameters", "-")), str(r["size_kb"] or "missing"),
-                  metrics or "-", r["description"])
+        t.add_row(*(markup_safe(v) for v in (r["name"], r["seed"], r["framework"], str(r.get("parameters", "-")),
+                                              str(r["size_kb"] or "missing"), metrics or "-", r["description"])))
     Console(width=180).print(t)
 
 
@@ -63,4 +141,4 @@ def train_command(name, epochs, seed, output):
     e = zoo[name]
     out = output or str(e.checkpoint_path)
     metrics = e.train(epochs=epochs or e.default_epochs, seed=seed, out_path=out, progress=True)
-    click.echo(json.dumps({"checkpoint": out, "metrics": metrics}, indent=2, sort_keys=True, default=str))
+    click.echo(jsonout.dumps({"checkpoint": out, "metrics": metrics}, indent=2, sort_keys=True, default=str))

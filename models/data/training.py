@@ -249,7 +249,7 @@ def run_cli(entry, module: str, argv: Optional[Sequence[str]] = None,
     Trains, writes the checkpoint (default: the shipped one) and, for the shipped checkpoint,
     ``models/results/<module>.json`` with the metrics and the command that made it.
     """
-    from models.registry import RESULTS
+    from ..registry import RESULTS
 
     ap = argparse.ArgumentParser(prog=f"python -m models.{module}", description=entry.description)
     ap.add_argument("--epochs", type=int, default=entry.default_epochs)
