@@ -42,25 +42,46 @@ def model_options(fn):
         click.option("--unsafe-pickle", is_flag=True, help="Allow unpickling arbitrary objects (runs code from the file!)."),
         click.option("--input-shape", help="Per-sample input shape, e.g. 3,32,32 (if the checkpoint does not say)."),
         click.option("--input-layout", type=click.Choice(["TB", "BT", "step"]), help="How the model takes input."),
-        click.option("--dt", type=float, help="Time step in seconds recorded in the graph (default: checkpoint's or 1e-3)."),
+        click.option("--dt", type=float, help="Time step in seconds recorded in the graph (default: checkpoint's or 1e-3); "
+                     "for a .nir graph that records none, the step to run it with."),
+        click.option("--strict", is_flag=True, expose_value=False, callback=_remember_strict,
+                     help="Refuse (exit 2) instead of warning when the graph's Euler step dt/tau exceeds 1 or its dt is assumed."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
+def _remember_strict(ctx, _param, value):
+    ctx.meta["snnexport.strict"] = bool(value)
+    return value
+
+
 def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=False, input_shape=None,
                         input_layout=None, dt=None):
-    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint."""
+    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint. For a graph written
+    elsewhere, ``--dt``/``--input-shape`` supply what it does not state; what had to be
+    interpreted or assumed is printed as a warning (an error with ``--strict``)."""
     from .checkpoint import load, parse_kwargs
-    from .graph import read_graph
+    from .graph import apply_run_options, euler_warnings, read_graph, reading_notes
     from .sources import convert_model
 
     p = Path(path)
     if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
-        return read_graph(p), None
-    loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle)
-    graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
+        graph, loaded = read_graph(p), None
+        for note in reading_notes(graph):
+            click.echo(f"note: {p}: {note}", err=True)
+        warnings = apply_run_options(graph, str(p), dt=dt, input_shape=_shape(input_shape))
+    else:
+        loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle)
+        graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
+        warnings = []
+    warnings += euler_warnings(graph)
+    ctx = click.get_current_context(silent=True)
+    if warnings and ctx is not None and ctx.meta.get("snnexport.strict"):
+        raise SnnexportError(f"{warnings[0]} (--strict)")
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
     return graph, loaded
 
 

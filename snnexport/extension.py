@@ -180,9 +180,11 @@ class GraphExt:
     snnexport_version: str = ""
     format_version: int = FORMAT_VERSION
     extra: Dict[str, Any] = field(default_factory=dict)
+    # Which fields the graph itself states (the rest are defaults: "unknown" to inspect). Not written.
+    known: frozenset = field(default=frozenset(), compare=False)
 
     def to_meta(self) -> Dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "extra")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "extra", "known")}
         out["input_shape"] = np.asarray(self.input_shape, dtype=np.int64)
         out["dt"] = float(self.dt)
         if self.extra:
@@ -191,9 +193,9 @@ class GraphExt:
 
     @classmethod
     def from_meta(cls, meta: Dict[str, Any], where: str = "graph") -> "GraphExt":
-        kw = {}
+        kw: Dict[str, Any] = {"known": frozenset(f.name for f in fields(cls) if f.name in meta)}
         for f in fields(cls):
-            if f.name in meta:
+            if f.name in meta and f.name != "known":
                 v = meta[f.name]
                 if f.name == "input_shape":
                     kw[f.name] = tuple(int(x) for x in np.asarray(v).reshape(-1))
@@ -235,8 +237,23 @@ def neuron_ext(node, where: str = "") -> Optional[NeuronExt]:
 
 
 def graph_ext(graph) -> GraphExt:
+    """The graph extension; for a graph written elsewhere (no ``input_shape`` recorded) the
+    per-sample input shape is the ``Input`` node's own type."""
     meta = getattr(graph, "metadata", None) or {}
-    return GraphExt.from_meta(dict(meta.get(KEY, {}) or {}))
+    ext = GraphExt.from_meta(dict(meta.get(KEY, {}) or {}))
+    if "input_shape" not in ext.known:
+        declared = _input_node_shape(graph)
+        if declared is not None:
+            ext.input_shape = declared
+    return ext
+
+
+def _input_node_shape(graph) -> Optional[tuple]:
+    for node in (getattr(graph, "nodes", None) or {}).values():
+        if type(node).__name__ == "Input":
+            shape = (node.input_type or {}).get("input")
+            return None if shape is None else tuple(int(s) for s in np.asarray(shape).reshape(-1))
+    return None
 
 
 def time_reduction(node) -> Optional[str]:
