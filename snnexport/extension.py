@@ -79,7 +79,7 @@ RESET_TIMINGS = ("immediate", "delayed")
 TIME_REDUCTIONS = ("mean", "sum", "last", "max")
 INPUT_LAYOUTS = ("TB", "BT", "step")
 INPUT_KINDS = ("spikes", "analog")
-NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI")
+NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")  # I: NIR Integrator
 SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
 
 
