@@ -113,3 +113,114 @@ def test_contradicting_dt_is_refused(tmp_path, capsys):
     nir.write(str(path), g)
     code, _, err = run_cli(["verify", path, "--dt", "1e-4", "--sims", "reference"], capsys)
     assert code == 2 and "records dt=0.001" in err
+
+
+# ------------------------------------------------------------------ files from the frameworks' own exporters
+
+T_STEPS, BATCH = 30, 3
+
+
+def _spike_input(n_in, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(T_STEPS, BATCH, n_in, generator=g, dtype=torch.float64) < 0.5).double() * 2
+
+
+def _reference_spikes(path, dt, x):
+    from snnexport.graph import apply_run_options
+
+    g = read_graph(path)
+    apply_run_options(g, str(path), dt=dt)
+    return simulate(g, x).spikes
+
+
+def _verify_and_report_run(path, dt, capsys, sims="reference,snntorch,norse,onnxruntime"):
+    code, out, err = run_cli(["verify", path, "--dt", dt, "--sims", sims, "--json", "--steps", "6", "--batch", "2"], capsys)
+    rep = json.loads(out)
+    assert code == 0 and rep["identical"], err
+    code, out, err = run_cli(["report", path, "--dt", dt, "--json", "--steps", "6", "--batch", "2"], capsys)
+    assert code == 0 and json.loads(out)["graph"]["input_shape"], err
+    return err
+
+
+@pytest.mark.slow
+def test_spikingjelly_export_reproduces_spikingjelly(tmp_path, capsys):
+    """SpikingJelly's nir_exchange is faithful (tau*dt, r = 1, v_leak = v_reset; IF r = 1/dt): our plain-NIR
+    run at the same dt gives SpikingJelly's own spikes in every layer (its >= threshold never ties here)."""
+    from spikingjelly.activation_based import functional, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), neuron.LIFNode(tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0),
+                              torch.nn.Linear(8, 4), neuron.IFNode(v_threshold=1.0, v_reset=0.0)).double()
+    x = _spike_input(6)
+    path = tmp_path / "spikingjelly.nir"
+    export_to_nir(net, x[0], save_path=str(path), dt=1e-4)
+    functional.reset_net(net)
+    hidden = []
+    net[1].register_forward_hook(lambda m, i, o: hidden.append(o))
+    with torch.no_grad():
+        out = torch.stack([net(x[t]) for t in range(T_STEPS)]).numpy()
+    ours = _reference_spikes(path, 1e-4, x)
+    lif_name, if_name = sorted(ours)
+    np.testing.assert_array_equal(ours[lif_name], torch.stack(hidden).numpy())
+    np.testing.assert_array_equal(ours[if_name], out)
+    assert 0 < out.sum() < out.size and 0 < ours[lif_name].sum()
+    _verify_and_report_run(path, "1e-4", capsys)
+
+
+@pytest.mark.slow
+def test_snntorch_export_reproduces_snntorch_zero_reset(tmp_path, capsys):
+    """snnTorch's export_to_nir (dt hard-coded 1e-4; tau = dt/(1-beta), r = tau/dt, CubaLIF w_in = tau_syn/dt)
+    is faithful for reset_mechanism="zero", reset_delay=False: the CubaLIF layer only matches with r honoured."""
+    import snntorch as snn
+    from snntorch import utils as snn_utils
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(6, 8),
+        snn.Leaky(beta=torch.rand(8) * 0.5 + 0.4, threshold=torch.ones(8), init_hidden=True, reset_mechanism="zero",
+                  reset_delay=False),
+        torch.nn.Linear(8, 4),
+        snn.Synaptic(alpha=torch.rand(4) * 0.5 + 0.4, beta=torch.rand(4) * 0.5 + 0.4, threshold=torch.ones(4),
+                     init_hidden=True, reset_mechanism="zero", reset_delay=False))
+    with torch.no_grad():
+        net[2].weight.mul_(0.5)
+        net[2].bias.fill_(0.2)
+    x = _spike_input(6)
+    graph = export_to_nir(net, x[0, 0].float())  # needs one unbatched sample; refuses a scalar beta
+    path = tmp_path / "snntorch.nir"
+    nir.write(str(path), graph)
+    net = net.double()
+    snn_utils.reset(net)
+    hidden, out = [], []
+    with torch.no_grad():
+        for t in range(T_STEPS):  # snnTorch's spikes come back float32: cast before the next layer
+            hidden.append(net[1](net[0](x[t])).double())
+            out.append(net[3](net[2](hidden[-1])).double())
+    ours = _reference_spikes(path, 1e-4, x)
+    np.testing.assert_array_equal(ours["1"], torch.stack(hidden).numpy())
+    np.testing.assert_array_equal(ours["3"], torch.stack(out).numpy())
+    assert 0 < ours["3"].sum() < ours["3"].size
+    _verify_and_report_run(path, "1e-4", capsys)
+
+
+@pytest.mark.slow
+def test_norse_export_runs_and_its_time_constant_is_flagged(tmp_path, capsys):
+    """Norse 1.1's to_nir writes Input/Output types with the batch dim ([1, 6]) and tau = dt/tau_mem_inv
+    (dt * tau, not tau): read with the batch dim stripped, and at its dt=1e-3 the Euler step dt/tau =
+    1/(dt*tau_mem_inv) is far above 1, which verify/report say instead of running silently."""
+    import norse.torch as norse
+
+    p = norse.LIFBoxParameters(tau_mem_inv=torch.full((8,), 150.0), v_th=torch.full((8,), 0.3), v_leak=torch.zeros(8),
+                               v_reset=torch.zeros(8))
+    net = norse.SequentialState(torch.nn.Linear(6, 8), norse.LIFBoxCell(p))
+    graph = norse.to_nir(net, torch.zeros(1, 6))
+    path = tmp_path / "norse.nir"
+    nir.write(str(path), graph)
+    g = read_graph(path)
+    assert [n for n in getattr(g, "_snnexport_reading_notes") if "[1, 6]" in n]
+    tau = float(np.asarray(g.nodes["1"].tau)[0])
+    assert tau == pytest.approx(1e-3 / 150.0)  # Norse's dt/tau_mem_inv, the reason for the warning below
+    err = _verify_and_report_run(path, "1e-3", capsys, sims="reference,norse")
+    assert "dt/tau = 150 > 1" in err
