@@ -94,15 +94,23 @@ def cli():
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output", type=click.Path(), help="Output .nir file (default: MODEL.nir beside the input).")
+@click.option("--nir-compat", type=click.Choice(["1.0.4"]), help="Write a file this older nir reads (sinabs/rockpool pin nir<=1.0.4).")
 @model_options
-def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
+def convert(model, output, nir_compat, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
     """Convert a PyTorch SNN checkpoint into a NIR graph (HDF5)."""
     from .extension import consumer_warnings
     from .graph import write_graph
 
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     out = Path(output) if output else Path(model).with_suffix(".nir")
-    write_graph(graph, out)
+    if nir_compat:
+        from .nir_compat import write_compat
+
+        _, notes = write_compat(graph, out, nir_compat)
+        for n in notes:
+            click.echo(f"note (nir {nir_compat} readers): {n}", err=True)
+    else:
+        write_graph(graph, out)
     n_params = sum(_params(node) for node in graph.nodes.values())
     click.echo(f"wrote {out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {n_params} parameters")
     for w in consumer_warnings(graph):
