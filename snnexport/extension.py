@@ -293,4 +293,11 @@ def consumer_warnings(graph) -> List[str]:
             out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
         if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
             out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
-    return out
+    from .consumers import consumer_notes  # per-importer conventions (dt, r, time units, edges)
+
+    gext = graph_ext(graph)
+    if any(type(n).__name__ in NEURON_TYPES for n in graph.nodes.values()):
+        out.append(f"time constants are in seconds for dt = {gext.dt:g} s (stored only in metadata {KEY}.dt; "
+                   f"give it to importers that take dt)" if "dt" in gext.known else
+                   "the graph states no dt: time constants (s) have no step size; every importer assumes its own")
+    return out + consumer_notes(graph)
