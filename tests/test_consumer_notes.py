@@ -13,7 +13,7 @@ from snnexport.extension import KEY, consumer_warnings
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER_LIF = ROOT / "tests" / "data" / "nir_paper_lif" / "lif_norse.nir"
+PAPER_LIF = ROOT / "tests" / "data" / "nir_paper" / "lif_norse.nir"
 
 
 def _lif_graph(dt=None, r=1.0, v_leak=0.0, v_reset=0.0, fan_out=False, tau=2.5e-3):

@@ -1,6 +1,7 @@
 """Graphs written by other exporters: read, interpreted (shapes, dt) and run by verify/report."""
 
 import json
+from pathlib import Path
 
 import nir
 import numpy as np
@@ -224,3 +225,46 @@ def test_norse_export_runs_and_its_time_constant_is_flagged(tmp_path, capsys):
     assert tau == pytest.approx(1e-3 / 150.0)  # Norse's dt/tau_mem_inv, the reason for the warning below
     err = _verify_and_report_run(path, "1e-3", capsys, sims="reference,norse")
     assert "dt/tau = 150 > 1" in err
+
+
+# ------------------------------------------------------------------ the NIR paper's braille and CNN graphs
+
+PAPER = Path(__file__).parent / "data" / "nir_paper"
+
+
+def _paper_graph(name, dt):
+    from snnexport.graph import apply_run_options
+
+    g = read_graph(PAPER / name)
+    apply_run_options(g, name, dt=dt)
+    return g
+
+
+def test_nir_paper_braille_cubalif_r_is_honoured():
+    """The braille RNN (snnTorch export: CubaLIF r = tau_mem/dt = 10, w_in = tau_syn/dt): its spikes equal those
+    of the same graph with r folded into w_in, and differ from a run that drops r (the old reading)."""
+    x = (torch.rand(60, 3, 12, generator=torch.Generator().manual_seed(3), dtype=torch.float64) < 0.3).double()
+    g = _paper_graph("braille_noDelay_bias_zero.nir", 1e-4)
+    folded, dropped = _paper_graph("braille_noDelay_bias_zero.nir", 1e-4), _paper_graph("braille_noDelay_bias_zero.nir", 1e-4)
+    cubas = [n for n, node in g.nodes.items() if isinstance(node, nir.CubaLIF)]
+    assert cubas and any(np.any(np.asarray(g.nodes[n].r) != 1) for n in cubas)
+    for n in cubas:
+        folded.nodes[n].w_in = np.asarray(folded.nodes[n].r) * np.asarray(folded.nodes[n].w_in)
+        folded.nodes[n].r = np.ones_like(folded.nodes[n].r)
+        dropped.nodes[n].r = np.ones_like(dropped.nodes[n].r)
+    ours, ref_folded, ref_dropped = (simulate(h, x, mode="step").spikes for h in (g, folded, dropped))
+    for n in cubas:
+        np.testing.assert_array_equal(ours[n], ref_folded[n])
+    assert sum(v.sum() for v in ours.values()) != sum(v.sum() for v in ref_dropped.values())
+
+
+def test_nir_paper_braille_and_cnn_run_in_verify_and_report(capsys):
+    _verify_and_report_run(PAPER / "braille_noDelay_bias_zero.nir", "1e-4", capsys)
+    # sinabs' CNN counts time in steps (IF r = 1): dt = 1 is its meaning; with 0.5-rate input it spikes
+    code, out, err = run_cli(["verify", PAPER / "cnn_sinabs.nir", "--dt", "1", "--sims", "reference,snntorch,norse",
+                              "--json", "--steps", "4", "--batch", "2", "--rate", "0.5"], capsys)
+    rep = json.loads(out)
+    assert code == 0 and rep["identical"] and rep["participants"][0]["total_spikes"] > 0, err
+    code, out, err = run_cli(["report", PAPER / "cnn_sinabs.nir", "--dt", "1", "--json", "--steps", "4", "--batch", "2"],
+                             capsys)
+    assert code == 0, err

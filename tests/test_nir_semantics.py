@@ -25,7 +25,7 @@ from snnexport.errors import SnnexportError
 from snnexport.extension import KEY
 from snnexport.simulators.reference.runner import simulate
 
-DATA = Path(__file__).parent / "data" / "nir_paper_lif"
+DATA = Path(__file__).parent / "data" / "nir_paper"
 
 
 def run(nodes, edges, x, dt=1.0):
