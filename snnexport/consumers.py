@@ -141,20 +141,26 @@ def _spyx(view: View) -> List[str]:
 
 @consumer("rockpool")
 def _rockpool(view: View) -> List[str]:
+    """rockpool 3.1 ``nn/modules/torch/nir.py:_convert_nir_to_rockpool``."""
     out: List[str] = []
     supported = {"Input", "Output", "NIRGraph", "LI", "LIF", "CubaLIF", "Linear", "Affine"}
     missing = sorted({type(n).__name__ for n in view.graph.nodes.values()} - supported)
     if missing:
         return [f"no import for {', '.join(missing)}: the graph does not load"]
-    taus = [(_arr(node.tau if hasattr(node, "tau") else node.tau_mem), _arr(node.r)) for _, node in view.nodes("LIF", "CubaLIF", "LI")]
+    lifs = [name for name, _ in view.nodes("LIF")]
+    if lifs:  # it reads node.tau_mem on a LIF node
+        return [f"{', '.join(lifs)}: fails (its LIF import reads tau_mem, which NIR's LIF does not have)"]
+    for name, node in view.nodes("LI"):
+        out.append(f"{name}: truncates tau = {_fmt(node.tau)} to an integer ({_fmt(np.trunc(_arr(node.tau)))})")
+    taus = [(_arr(node.tau_mem), _arr(node.r)) for _, node in view.nodes("CubaLIF")]
     if taus:
         inferred = min(float(np.min(t / (1 + r))) for t, r in taus)
         if view.dt is None or not np.isclose(inferred, view.dt, rtol=1e-6, atol=0):
-            out.append(f"infers dt = min(tau/(1+r)) = {inferred:.4g} s ({_dt_text(view)}) and decays exactly (exp(-dt/tau))")
-    for name, node in view.nodes("LIF", "CubaLIF"):
-        if view.reset_mode(name, node) != "subtract":
-            out.append(f"{name}: resets by subtracting the threshold; this graph resets "
-                       f"{'to v_reset' if view.reset_mode(name, node) == 'value' else 'never'}")
+            out.append(f"infers dt = min(tau_mem/(1+r)) = {inferred:.4g} s ({_dt_text(view)}) and decays exactly (exp(-dt/tau))")
+    for name, node in view.nodes("CubaLIF"):
+        out.append(f"{name}: emits k spikes in one step when v >= k thresholds and resets by subtraction"
+                   + ("" if view.reset_mode(name, node) == "subtract" else
+                      f"; this graph resets {'to v_reset' if view.reset_mode(name, node) == 'value' else 'never'} on v > threshold"))
     return out
 
 

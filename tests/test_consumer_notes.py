@@ -65,6 +65,26 @@ def test_rockpool_names_what_it_cannot_import():
     assert _lines(g, "rockpool") == ["rockpool import: no import for Scale: the graph does not load"]
 
 
+def test_rockpool_fails_on_lif_and_notes_cubalif():
+    assert _lines(_lif_graph(dt=1e-4), "rockpool") == [
+        "rockpool import: lif: fails (its LIF import reads tau_mem, which NIR's LIF does not have)"]
+    n = 2
+    cuba = nir.CubaLIF(tau_syn=np.full(n, 1e-3), tau_mem=np.full(n, 2e-3), r=np.full(n, 1.0), v_leak=np.zeros(n),
+                       v_threshold=np.ones(n))
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([n])), "c": cuba, "output": nir.Output(np.array([n]))},
+                     edges=[("input", "c"), ("c", "output")], metadata={KEY: {"dt": 1e-4}})
+    text = "\n".join(_lines(g, "rockpool"))
+    assert "infers dt = min(tau_mem/(1+r)) = 0.001 s (dt = 0.0001 s)" in text and "c: emits k spikes" in text
+
+
+@pytest.mark.slow
+def test_rockpool_really_fails_on_lif():
+    from rockpool.nn.modules.torch.nir import from_nir
+
+    with pytest.raises(AttributeError, match="tau_mem"):
+        from_nir(_lif_graph(dt=1e-4))
+
+
 def test_graph_without_dt_says_so():
     warnings = consumer_warnings(_lif_graph())
     assert any("states no dt" in w for w in warnings)
