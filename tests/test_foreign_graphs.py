@@ -296,3 +296,9 @@ def test_sinabs_witness_follows_sinabs_documented_convention():
         want.append(k)
     np.testing.assert_array_equal(got, np.array(want))
     assert np.max(got) > 1  # multi-spikes happen here: the documented source of its disagreement
+
+
+@pytest.mark.parametrize("bad", ["0", "-1e-3", "nan"])
+def test_bad_dt_for_a_graph_is_one_line_error(batched_file, capsys, bad):
+    code, _, err = run_cli(["verify", batched_file, "--dt", bad, "--sims", "reference"], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("error: --dt must be a positive number")
