@@ -302,3 +302,31 @@ def test_sinabs_witness_follows_sinabs_documented_convention():
 def test_bad_dt_for_a_graph_is_one_line_error(batched_file, capsys, bad):
     code, _, err = run_cli(["verify", batched_file, "--dt", bad, "--sims", "reference"], capsys)
     assert code == 2 and err.strip().splitlines()[-1].startswith("error: --dt must be a positive number")
+
+
+@pytest.mark.slow
+def test_snntorch_rleaky_export_reproduces_snntorch(tmp_path):
+    """snnTorch's RLeaky export (LIF <-> w_rec Affine cycle): the back edge carries w_rec of the previous
+    step's spikes (its bias at t = 0), as snnTorch computes it."""
+    import snntorch as snn
+    from snntorch import utils as snn_utils
+    from snntorch.export_nir import export_to_nir
+
+    from snnexport.sources.snntorch_rules import float64_fixes
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5),
+                              snn.RLeaky(beta=torch.rand(5) * 0.5 + 0.4, threshold=torch.ones(5), linear_features=5,
+                                         init_hidden=True, reset_mechanism="zero", reset_delay=False),
+                              torch.nn.Linear(5, 3))
+    path = tmp_path / "rleaky.nir"
+    nir.write(str(path), export_to_nir(net, torch.zeros(6)))
+    x = _spike_input(6)
+    net = net.double()
+    float64_fixes(net)  # snnTorch's float32 spikes would crash its own float64 recurrent Linear
+    snn_utils.reset(net)
+    with torch.no_grad():
+        hidden = torch.stack([net[1](net[0](x[t])).double() for t in range(T_STEPS)]).numpy()
+    ours = _reference_spikes(path, 1e-4, x)
+    np.testing.assert_array_equal(ours["1.lif"], hidden)
+    assert 0 < hidden.sum() < hidden.size
