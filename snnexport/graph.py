@@ -40,7 +40,8 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
         raise SnnexportError(f"{path}: malformed NIR graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
     if not isinstance(graph, nir.NIRGraph):
         raise SnnexportError(f"{path}: top-level NIR node is {type(graph).__name__}, expected NIRGraph")
-    if notes:  # read without nir's type check: strip batch/time dims, then the check must pass
+    notes += inline_subgraphs(graph, str(path))
+    if notes and notes[0].startswith("nir's type check failed"):  # strip batch/time dims, then the check must pass
         notes += strip_leading_dims(graph)
         try:
             graph.infer_types()
@@ -70,6 +71,46 @@ def _read_tolerant(path: Path, notes: List[str]) -> nir.NIRGraph:
         graph = nir.read(str(path), type_check=False)
         notes.append(f"nir's type check failed ({str(e).splitlines()[0]}); read without it")
         return graph
+
+
+def inline_subgraphs(graph: nir.NIRGraph, where: str = "graph") -> List[str]:
+    """Replace every nested ``NIRGraph`` node ``sg`` by its nodes, named ``sg.<node>``: edges into
+    ``sg`` go to the successors of its Input, edges out of it leave from the predecessors of its
+    Output; the subgraph's own edge order (summation order) is kept."""
+    notes: List[str] = []
+    while True:
+        name = next((k for k, n in graph.nodes.items() if isinstance(n, nir.NIRGraph)), None)
+        if name is None:
+            return notes
+        sub = graph.nodes[name]
+        ins = [k for k, n in sub.nodes.items() if isinstance(n, nir.Input)]
+        outs = [k for k, n in sub.nodes.items() if isinstance(n, nir.Output)]
+        if len(ins) != 1 or len(outs) != 1 or (ins[0], outs[0]) in sub.edges:
+            raise SnnexportError(f"{where}: subgraph {name!r} has {len(ins)} Input and {len(outs)} Output nodes; only "
+                                 f"single-input, single-output subgraphs (no direct Input -> Output edge) can be inlined")
+        inner = {k: f"{name}.{k}" for k in sub.nodes if k not in (ins[0], outs[0])}
+        clash = sorted(set(inner.values()) & (set(graph.nodes) - {name}))
+        if clash:
+            raise SnnexportError(f"{where}: inlining subgraph {name!r} would reuse node name {clash[0]!r}")
+        preds = [a for a, b in graph.edges if b == name and a != name]
+        sub_edges: List[Edge] = []
+        for a, b in sub.edges:
+            if a == ins[0]:
+                sub_edges += [(p, inner[b]) for p in preds]
+            elif b != outs[0]:
+                sub_edges.append((inner[a], inner[b]))
+        last = [inner[a] for a, b in sub.edges if b == outs[0]]
+        edges: List[Edge] = []
+        for a, b in graph.edges:
+            if a == name and b == name:
+                raise SnnexportError(f"{where}: subgraph {name!r} feeds itself; not supported")
+            if b == name:
+                continue
+            edges += [(q, b) for q in last] if a == name else [(a, b)]
+        nodes = {k: n for k, n in graph.nodes.items() if k != name}
+        nodes.update({inner[k]: n for k, n in sub.nodes.items() if k in inner})
+        graph.nodes, graph.edges = nodes, edges + sub_edges
+        notes.append(f"subgraph {name!r} inlined as {len(inner)} nodes named {name}.<node>")
 
 
 def _shape_of(types, key: str) -> Optional[tuple]:

@@ -330,3 +330,36 @@ def test_snntorch_rleaky_export_reproduces_snntorch(tmp_path):
     ours = _reference_spikes(path, 1e-4, x)
     np.testing.assert_array_equal(ours["1.lif"], hidden)
     assert 0 < hidden.sum() < hidden.size
+
+
+def test_nested_subgraph_is_inlined_and_runs_like_the_flat_graph(tmp_path):
+    """A recurrent LIF written as a NIR subgraph (Input -> lif <-> w_rec, lif -> Output) inside the graph."""
+    rng = np.random.default_rng(2)
+    n = 4
+
+    def lif():
+        return nir.LIF(tau=np.full(n, 2e-3), r=np.full(n, 1.5), v_leak=np.zeros(n), v_threshold=np.full(n, 0.8))
+
+    w_in, w_rec, w_out = rng.normal(0, 1.5, (n, 5)), rng.normal(0, 1.0, (n, n)), rng.normal(0, 1.0, (2, n))
+    sub = nir.NIRGraph(nodes={"in": nir.Input(np.array([n])), "lif": lif(), "w_rec": nir.Linear(w_rec),
+                              "out": nir.Output(np.array([n]))},
+                       edges=[("in", "lif"), ("w_rec", "lif"), ("lif", "w_rec"), ("lif", "out")])
+    nested = nir.NIRGraph(nodes={"input": nir.Input(np.array([5])), "fc": nir.Linear(w_in), "rnn": sub,
+                                 "head": nir.Linear(w_out), "output": nir.Output(np.array([2]))},
+                          edges=[("input", "fc"), ("fc", "rnn"), ("rnn", "head"), ("head", "output")],
+                          metadata={"snnexport": {"dt": 1e-3}})
+    flat = nir.NIRGraph(nodes={"input": nir.Input(np.array([5])), "fc": nir.Linear(w_in), "rnn.lif": lif(),
+                               "rnn.w_rec": nir.Linear(w_rec), "head": nir.Linear(w_out), "output": nir.Output(np.array([2]))},
+                        edges=[("input", "fc"), ("fc", "rnn.lif"), ("rnn.w_rec", "rnn.lif"), ("rnn.lif", "rnn.w_rec"),
+                               ("rnn.lif", "head"), ("head", "output")],
+                        metadata={"snnexport": {"dt": 1e-3}})
+    path = tmp_path / "nested.nir"
+    nir.write(str(path), nested)
+    g = read_graph(path)
+    assert "rnn" not in g.nodes and {"rnn.lif", "rnn.w_rec"} <= set(g.nodes)
+    assert any("subgraph 'rnn' inlined" in note for note in getattr(g, "_snnexport_reading_notes"))
+    x = _spike_input(5, seed=4)
+    got, want = simulate(g, x), simulate(flat, x)
+    np.testing.assert_array_equal(got.spikes["rnn.lif"], want.spikes["rnn.lif"])
+    np.testing.assert_array_equal(got.readout["output"], want.readout["output"])
+    assert got.spikes["rnn.lif"].sum() > 0
