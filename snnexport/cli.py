@@ -53,18 +53,28 @@ def model_options(fn):
         click.option("--trust-arch", is_flag=True, expose_value=False, callback=_remember_trust_arch, help="Import the arch the checkpoint names even if not registered (runs its code!)."),
         click.option("--input-shape", help="Per-sample input shape, e.g. 3,32,32 (if the checkpoint does not say)."),
         click.option("--input-layout", type=click.Choice(["TB", "BT", "step"]), help="How the model takes input."),
-        click.option("--dt", type=float, help="Time step in seconds recorded in the graph (default: checkpoint's or 1e-3)."),
+        click.option("--dt", type=float, help="Time step in seconds recorded in the graph (default: checkpoint's or 1e-3); "
+                     "for a .nir graph that records none, the step to run it with."),
+        click.option("--strict", is_flag=True, expose_value=False, callback=_remember_strict,
+                     help="Refuse (exit 2) instead of warning when the graph's Euler step dt/tau exceeds 1 or its dt is assumed."),
     ]
     for o in reversed(opts):
         fn = o(fn)
     return fn
 
 
+def _remember_strict(ctx, _param, value):
+    ctx.meta["snnexport.strict"] = bool(value)
+    return value
+
+
 def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=False, input_shape=None,
                         input_layout=None, dt=None, trust_arch=None):
-    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint."""
+    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint. For a graph written
+    elsewhere, ``--dt``/``--input-shape`` supply what it does not state; what had to be
+    interpreted or assumed is printed as a warning (an error with ``--strict``)."""
     from .checkpoint import load, parse_kwargs
-    from .graph import read_graph
+    from .graph import apply_run_options, euler_warnings, read_graph, reading_notes
     from .sources import convert_model
 
     p = Path(path)
@@ -77,10 +87,21 @@ def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=Fa
         trust_arch = bool(ctx and ctx.meta.get("snnexport.trust_arch"))
     with reading(p, "cannot load"):  # malformed content of the file: one-line error naming it, exit 2
         if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
-            return read_graph(p), None
-        loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle,
-                      trust_arch=trust_arch)
-        graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
+            graph, loaded = read_graph(p), None
+            for note in reading_notes(graph):
+                click.echo(f"note: {terminal_safe(str(p))}: {terminal_safe(note)}", err=True)
+            warnings = apply_run_options(graph, str(p), dt=dt, input_shape=_shape(input_shape))
+        else:
+            loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle,
+                          trust_arch=trust_arch)
+            graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
+            warnings = []
+    warnings += euler_warnings(graph)
+    ctx = click.get_current_context(silent=True)
+    if warnings and ctx is not None and ctx.meta.get("snnexport.strict"):
+        raise SnnexportError(f"{warnings[0]} (--strict)")
+    for w in warnings:
+        click.echo(f"warning: {terminal_safe(w)}", err=True)
     return graph, loaded
 
 
@@ -93,8 +114,9 @@ def cli():
 @cli.command()
 @click.argument("model", type=click.Path())
 @click.option("-o", "--output", type=click.Path(), help="Output .nir file (default: MODEL.nir beside the input).")
+@click.option("--nir-compat", type=click.Choice(["1.0.4"]), help="Write a file this older nir reads (sinabs/rockpool pin nir<=1.0.4).")
 @model_options
-def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
+def convert(model, output, nir_compat, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
     """Convert a PyTorch SNN checkpoint into a NIR graph (HDF5)."""
     from .extension import consumer_warnings
     from .graph import write_graph
@@ -103,7 +125,14 @@ def convert(model, output, arch, arch_kwargs, unsafe_pickle, input_shape, input_
     out = Path(output) if output else Path(model).with_suffix(".nir")
     refuse_overwriting_input(out, model)
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
-    write_graph(graph, out)
+    if nir_compat:
+        from .nir_compat import write_compat
+
+        _, notes = write_compat(graph, out, nir_compat)
+        for n in notes:
+            click.echo(f"note (nir {nir_compat} readers): {terminal_safe(n)}", err=True)
+    else:
+        write_graph(graph, out)
     n_params = sum(_params(node) for node in graph.nodes.values())
     click.echo(f"wrote {out}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {n_params} parameters")
     for w in consumer_warnings(graph):

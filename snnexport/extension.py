@@ -79,7 +79,7 @@ RESET_TIMINGS = ("immediate", "delayed")
 TIME_REDUCTIONS = ("mean", "sum", "last", "max")
 INPUT_LAYOUTS = ("TB", "BT", "step")
 INPUT_KINDS = ("spikes", "analog")
-NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI")
+NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")  # I: NIR Integrator
 SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
 
 
@@ -180,9 +180,11 @@ class GraphExt:
     snnexport_version: str = ""
     format_version: int = FORMAT_VERSION
     extra: Dict[str, Any] = field(default_factory=dict)
+    # Which fields the graph itself states (the rest are defaults: "unknown" to inspect). Not written.
+    known: frozenset = field(default=frozenset(), compare=False)
 
     def to_meta(self) -> Dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "extra")}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("input_shape", "extra", "known")}
         out["input_shape"] = np.asarray(self.input_shape, dtype=np.int64)
         out["dt"] = float(self.dt)
         if self.extra:
@@ -191,9 +193,9 @@ class GraphExt:
 
     @classmethod
     def from_meta(cls, meta: Dict[str, Any], where: str = "graph") -> "GraphExt":
-        kw = {}
+        kw: Dict[str, Any] = {"known": frozenset(f.name for f in fields(cls) if f.name in meta)}
         for f in fields(cls):
-            if f.name in meta:
+            if f.name in meta and f.name != "known":
                 v = meta[f.name]
                 if f.name == "input_shape":
                     kw[f.name] = tuple(int(x) for x in np.asarray(v).reshape(-1))
@@ -235,8 +237,23 @@ def neuron_ext(node, where: str = "") -> Optional[NeuronExt]:
 
 
 def graph_ext(graph) -> GraphExt:
+    """The graph extension; for a graph written elsewhere (no ``input_shape`` recorded) the
+    per-sample input shape is the ``Input`` node's own type."""
     meta = getattr(graph, "metadata", None) or {}
-    return GraphExt.from_meta(dict(meta.get(KEY, {}) or {}))
+    ext = GraphExt.from_meta(dict(meta.get(KEY, {}) or {}))
+    if "input_shape" not in ext.known:
+        declared = _input_node_shape(graph)
+        if declared is not None:
+            ext.input_shape = declared
+    return ext
+
+
+def _input_node_shape(graph) -> Optional[tuple]:
+    for node in (getattr(graph, "nodes", None) or {}).values():
+        if type(node).__name__ == "Input":
+            shape = (node.input_type or {}).get("input")
+            return None if shape is None else tuple(int(s) for s in np.asarray(shape).reshape(-1))
+    return None
 
 
 def time_reduction(node) -> Optional[str]:
@@ -276,4 +293,11 @@ def consumer_warnings(graph) -> List[str]:
             out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
         if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
             out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
-    return out
+    from .consumers import consumer_notes  # per-importer conventions (dt, r, time units, edges)
+
+    gext = graph_ext(graph)
+    if any(type(n).__name__ in NEURON_TYPES for n in graph.nodes.values()):
+        out.append(f"time constants are in seconds for dt = {gext.dt:g} s (stored only in metadata {KEY}.dt; "
+                   f"give it to importers that take dt)" if "dt" in gext.known else
+                   "the graph states no dt: time constants (s) have no step size; every importer assumes its own")
+    return out + consumer_notes(graph)

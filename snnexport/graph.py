@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Dict, List, Set, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import nir
 import numpy as np
@@ -31,16 +31,207 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
     if path.is_dir():
         raise SnnexportError(f"{path}: is a directory, expected a NIR (HDF5) file")
     _precheck_node_types(path)
+    notes: List[str] = []
     try:
-        graph = nir.read(str(path))
+        graph = _read_tolerant(path, notes)
     except OSError as e:
         raise SnnexportError(f"{path}: not a readable NIR HDF5 file ({str(e).splitlines()[0]})") from None
     except Exception as e:  # nir raises bare ValueError/KeyError/AssertionError on bad content
         raise SnnexportError(f"{path}: malformed NIR graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
     if not isinstance(graph, nir.NIRGraph):
         raise SnnexportError(f"{path}: top-level NIR node is {type(graph).__name__}, expected NIRGraph")
+    notes += inline_subgraphs(graph, str(path))
+    if notes and notes[0].startswith("nir's type check failed"):  # strip batch/time dims, then the check must pass
+        notes += strip_leading_dims(graph)
+        try:
+            graph.infer_types()
+            graph.check_types()
+        except Exception as e:  # noqa: BLE001 — nir raises bare ValueError/AssertionError
+            raise SnnexportError(f"{path}: malformed NIR graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+    graph._snnexport_reading_notes = notes  # in memory only: nir serialises dataclass fields
     validate_graph(graph, where=str(path))
     return graph
+
+
+# ----- graphs written by other exporters ----------------------------------------------------
+
+def reading_notes(graph: nir.NIRGraph) -> List[str]:
+    """What :func:`read_graph` had to interpret in this graph (e.g. batch dims it stripped)."""
+    return list(getattr(graph, "_snnexport_reading_notes", []))
+
+
+def _read_tolerant(path: Path, notes: List[str]) -> nir.NIRGraph:
+    """``nir.read``; if only nir's type check fails (Norse, rockpool and sinabs put batch/time
+    dimensions into Input/Output types), read again without it: :func:`strip_leading_dims` fixes those."""
+    try:
+        return nir.read(str(path))
+    except ValueError as e:
+        if "type" not in str(e).lower():
+            raise
+        graph = nir.read(str(path), type_check=False)
+        notes.append(f"nir's type check failed ({str(e).splitlines()[0]}); read without it")
+        return graph
+
+
+def inline_subgraphs(graph: nir.NIRGraph, where: str = "graph") -> List[str]:
+    """Replace every nested ``NIRGraph`` node ``sg`` by its nodes, named ``sg.<node>``: edges into
+    ``sg`` go to the successors of its Input, edges out of it leave from the predecessors of its
+    Output; the subgraph's own edge order (summation order) is kept."""
+    notes: List[str] = []
+    while True:
+        name = next((k for k, n in graph.nodes.items() if isinstance(n, nir.NIRGraph)), None)
+        if name is None:
+            return notes
+        sub = graph.nodes[name]
+        ins = [k for k, n in sub.nodes.items() if isinstance(n, nir.Input)]
+        outs = [k for k, n in sub.nodes.items() if isinstance(n, nir.Output)]
+        if len(ins) != 1 or len(outs) != 1 or (ins[0], outs[0]) in sub.edges:
+            raise SnnexportError(f"{where}: subgraph {name!r} has {len(ins)} Input and {len(outs)} Output nodes; only "
+                                 f"single-input, single-output subgraphs (no direct Input -> Output edge) can be inlined")
+        inner = {k: f"{name}.{k}" for k in sub.nodes if k not in (ins[0], outs[0])}
+        clash = sorted(set(inner.values()) & (set(graph.nodes) - {name}))
+        if clash:
+            raise SnnexportError(f"{where}: inlining subgraph {name!r} would reuse node name {clash[0]!r}")
+        preds = [a for a, b in graph.edges if b == name and a != name]
+        sub_edges: List[Edge] = []
+        for a, b in sub.edges:
+            if a == ins[0]:
+                sub_edges += [(p, inner[b]) for p in preds]
+            elif b != outs[0]:
+                sub_edges.append((inner[a], inner[b]))
+        last = [inner[a] for a, b in sub.edges if b == outs[0]]
+        edges: List[Edge] = []
+        for a, b in graph.edges:
+            if a == name and b == name:
+                raise SnnexportError(f"{where}: subgraph {name!r} feeds itself; not supported")
+            if b == name:
+                continue
+            edges += [(q, b) for q in last] if a == name else [(a, b)]
+        nodes = {k: n for k, n in graph.nodes.items() if k != name}
+        nodes.update({inner[k]: n for k, n in sub.nodes.items() if k in inner})
+        graph.nodes, graph.edges = nodes, edges + sub_edges
+        notes.append(f"subgraph {name!r} inlined as {len(inner)} nodes named {name}.<node>")
+
+
+def _shape_of(types, key: str) -> Optional[tuple]:
+    v = (types or {}).get(key)
+    if v is None:
+        return None
+    arr = np.asarray(v).reshape(-1)
+    if arr.size == 0 or arr.dtype.kind not in "iuf":
+        return None
+    return tuple(int(x) for x in arr)
+
+
+def _expected_input(node) -> Optional[tuple]:
+    """The per-sample shape a node takes, from its type or (if unset) from its weights."""
+    shape = _shape_of(node.input_type, "input")
+    if shape is not None:
+        return shape
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        return (int(np.asarray(node.weight).shape[1]),)
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):  # channels known, spatial size free (None)
+        w = np.asarray(node.weight)
+        return (int(w.shape[1]) * int(node.groups),) + (None,) * (w.ndim - 2)
+    return None
+
+
+def _stripped(shape: tuple, want: Optional[tuple]) -> Optional[tuple]:
+    """``want`` if ``shape`` is ``want`` behind extra leading (batch/time) dimensions
+    (a ``None`` in ``want`` matches any size)."""
+    if want is not None and None in want and len(shape) > len(want):
+        tail = tuple(shape[len(shape) - len(want):])
+        return tail if all(w is None or w == t for w, t in zip(want, tail)) else None
+    if want is None or None in want or len(shape) <= len(want) or tuple(shape[len(shape) - len(want):]) != tuple(want):
+        return None
+    return tuple(want)
+
+
+def strip_leading_dims(graph: nir.NIRGraph) -> List[str]:
+    """Drop leading batch/time dimensions from Input/Output types (Norse writes ``[1, 10, 20]``
+    for 20 inputs; sinabs/rockpool ``[2, 20]``): NIR types are per sample. Returns one note per change."""
+    notes: List[str] = []
+    out, inc = outgoing(graph), incoming(graph)
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.Input):
+            shape = _shape_of(node.input_type, "input")
+            wants = {_expected_input(graph.nodes[b]) for b in out.get(name, [])} - {None}
+        elif isinstance(node, nir.Output):
+            shape = _shape_of(node.output_type, "output")
+            wants = {_shape_of(graph.nodes[a].output_type, "output") for a in inc.get(name, [])} - {None}
+        else:
+            continue
+        if shape is None or len(wants) != 1:
+            continue
+        new = _stripped(shape, next(iter(wants)))
+        if new is None:
+            continue
+        arr = np.asarray(new, dtype=np.int64)
+        node.input_type = {"input": arr}
+        node.output_type = {"output": arr.copy()}
+        notes.append(f"{name}: type {list(shape)} holds leading batch/time dimensions; read as per-sample {list(new)}")
+    return notes
+
+
+def apply_run_options(graph: nir.NIRGraph, where: str, dt: Optional[float] = None,
+                      input_shape: Optional[tuple] = None) -> List[str]:
+    """Fill in what a graph from elsewhere does not state, from ``--dt``/``--input-shape``.
+    Returns notes (warnings) for the user; raises when an option contradicts the graph."""
+    notes: List[str] = []
+    meta = dict(graph.metadata or {})
+    ext_meta = dict(meta.get(KEY, {}) or {})
+    recorded = graph_ext(graph)
+    if dt is not None:
+        if not (np.isfinite(dt) and dt > 0):
+            raise SnnexportError(f"--dt must be a positive number, got {dt}")
+        if "dt" in recorded.known and float(recorded.dt) != float(dt):
+            raise SnnexportError(f"{where}: graph records dt={recorded.dt:g}; --dt {dt:g} contradicts it")
+        ext_meta["dt"] = float(dt)
+    elif "dt" not in recorded.known:
+        notes.append(f"{where}: graph records no time step; assuming dt={recorded.dt:g} (time constants counted in "
+                     f"steps). Give --dt (snnTorch exports mean 1e-4, Norse 1e-3)")
+    if input_shape is not None:
+        shape = tuple(int(s) for s in input_shape)
+        inp = input_names(graph)[0]
+        declared = _shape_of(graph.nodes[inp].input_type, "input")
+        if declared is not None and declared != shape and _stripped(declared, shape) is None:
+            raise SnnexportError(f"{where}: --input-shape {list(shape)} differs from the Input node's shape {list(declared)}")
+        if declared != shape:
+            arr = np.asarray(shape, dtype=np.int64)
+            graph.nodes[inp].input_type = {"input": arr}
+            graph.nodes[inp].output_type = {"output": arr.copy()}
+            notes.append(f"{where}: Input {inp!r} type {list(declared) if declared else None} read as {list(shape)} (--input-shape)")
+        if "input_shape" in recorded.known and tuple(recorded.input_shape) != shape:
+            raise SnnexportError(f"{where}: graph records input_shape {list(recorded.input_shape)}; --input-shape {list(shape)} contradicts it")
+    if ext_meta != dict(meta.get(KEY, {}) or {}):
+        meta[KEY] = ext_meta
+        graph.metadata = meta
+    return notes
+
+
+def euler_warnings(graph: nir.NIRGraph) -> List[str]:
+    """Neurons whose Euler step dt/tau exceeds 1: the membrane overshoots its target every
+    step (and oscillates without bound past 2), so the discrete run has little to do with the ODE."""
+    dt = float(graph_ext(graph).dt)
+    out: List[str] = []
+    for name, node in graph.nodes.items():
+        ext = neuron_ext(node, name) if type(node).__name__ in NEURON_TYPES else None
+        if ext is not None and ext.dynamics not in ("euler", "norse", "norse_jump"):
+            continue  # discrete-time forms: no ODE to be unstable
+        step = float(ext.dt) if ext is not None else dt
+        for field_name in ("tau", "tau_mem", "tau_syn"):
+            if ext is not None:
+                inv = ext.params.get(field_name + "_inv") if field_name != "tau" else ext.params.get("tau_mem_inv")
+                ratio = None if inv is None else float(np.max(np.asarray(inv))) * step
+            elif hasattr(node, field_name):
+                ratio = step / float(np.min(np.asarray(getattr(node, field_name), dtype=np.float64)))
+            else:
+                ratio = None
+            if ratio is not None and ratio > 1:
+                out.append(f"node {name!r}: dt/{field_name} = {ratio:.4g} > 1: the Euler step overshoots"
+                           f"{' and diverges' if ratio > 2 else ''}; spikes and energy of this run are not the ODE's (wrong --dt?)")
+                break
+    return out
 
 
 def _known_types() -> Set[str]:

@@ -11,7 +11,19 @@ from rich.table import Table
 
 from .errors import markup_safe
 from .extension import KEY, consumer_warnings, graph_ext
-from .graph import execution_order, incoming, param_count
+from .graph import euler_warnings, execution_order, incoming, param_count, reading_notes
+
+# Graph facts a file from elsewhere may not state: shown as "unknown", never as our defaults.
+_STATED_OR_UNKNOWN = ("dt", "source_framework", "source_framework_version", "input_layout", "input_kind", "default_steps")
+
+
+def graph_facts(graph: nir.NIRGraph) -> Dict[str, Any]:
+    ext = graph_ext(graph)
+    facts = _plain(ext.to_meta())
+    for name in _STATED_OR_UNKNOWN:
+        if name not in ext.known:
+            facts[name] = "unknown"
+    return facts
 
 
 def _plain(v: Any) -> Any:
@@ -49,8 +61,10 @@ def describe(graph: nir.NIRGraph) -> Dict[str, Any]:
         "edges": [list(e) for e in graph.edges],
         "recurrent_edges": sorted(list(e) for e in back),
         "parameters": sum(n["parameters"] for n in nodes),
-        "metadata": _plain(graph_ext(graph).to_meta()),
+        "metadata": graph_facts(graph),
         "plain_nir_warnings": consumer_warnings(graph),
+        "reading_notes": reading_notes(graph),
+        "euler_warnings": euler_warnings(graph) if "dt" in graph_ext(graph).known else [],
     }
 
 
@@ -71,6 +85,10 @@ def print_table(info: Dict[str, Any]) -> None:
     console.print(markup_safe(f"graph: dt={m['dt']} source={m['source_framework']} ({m['source_framework_version']}) "
                               f"input_layout={m['input_layout']} input_kind={m['input_kind']} input_shape={m['input_shape']}"),
                   highlight=False)
+    for note in info.get("reading_notes", []):
+        console.print(f"[cyan]read:[/] {markup_safe(note)}")
+    for w in info.get("euler_warnings", []):
+        console.print(f"[yellow]warning:[/] {markup_safe(w)}")
     if info["recurrent_edges"]:
         console.print(markup_safe(f"recurrent edges (one-step delay): {info['recurrent_edges']}"), highlight=False)
     for w in info["plain_nir_warnings"]:

@@ -136,12 +136,15 @@ def _threshold():
 def _plain_ext(node, dt: float) -> NeuronExt:
     """A node without our metadata: NIR's own semantics, Euler-discretised with the graph dt."""
     name = type(node).__name__
-    if name == "IF":
+    if name in ("IF", "I"):  # dv/dt = r*I
         return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
     if name in ("CubaLIF", "CubaLI"):
-        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first)
+        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first).
+        # The membrane sees r*J: J is linear in its input, so r folds into the input gain
+        # (bit-identical to the same graph with w_in*r and r=1).
         return NeuronExt("norse_jump", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
-                                        "syn_gain": np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)}, dt=dt)
+                                        "syn_gain": np.asarray(node.r) * np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)},
+                         dt=dt)
     return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
 
 
@@ -227,7 +230,7 @@ def neuron_step(I, state, p):
     return S, (U, J_next, S), membrane
 
 
-for _name in ("LIF", "IF", "CubaLIF", "LI", "CubaLI"):
+for _name in ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I"):  # I: NIR's Integrator (outputs v)
     RULES[_name] = Rule(_neuron_prepare, neuron_step, neuron_init,
                         spiking=_name in ("LIF", "IF", "CubaLIF"), neuron=True)
 
