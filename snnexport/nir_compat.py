@@ -12,6 +12,8 @@ their ``snnexport`` entries. Everything else is a note, or an error when
 
 from __future__ import annotations
 
+import io
+
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -19,7 +21,7 @@ import h5py
 import nir
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .errors import SnnexportError
 from .extension import KEY, SPIKING_TYPES, neuron_ext
 
@@ -80,15 +82,17 @@ def write_compat(graph: nir.NIRGraph, path: str | Path, version: str = "1.0.4") 
     table = _table(version)
     notes = compat_notes(graph, version)
     path = Path(path)
-    with atomic_path(path, suffix=".nir") as tmp:
-        nir.write(str(tmp), graph)
-        with h5py.File(tmp, "r+") as f:
-            _strip_group(f["node"], table)
-            del f["version"]
-            f.create_dataset("version", data=version)
-        back = nir.read(str(tmp))
-        if set(back.nodes) != set(graph.nodes):
-            raise SnnexportError(f"{path}: compatible file read back with different nodes")
+    # Built and checked in memory, then written with os.write: h5py writing to a full disk segfaulted.
+    buf = io.BytesIO()
+    nir.write(buf, graph)
+    with h5py.File(buf, "r+") as f:
+        _strip_group(f["node"], table)
+        del f["version"]
+        f.create_dataset("version", data=version)
+    back = nir.read(io.BytesIO(buf.getvalue()))
+    if set(back.nodes) != set(graph.nodes):
+        raise SnnexportError(f"{path}: compatible file read back with different nodes")
+    write_bytes(path, buf.getbuffer(), suffix=".nir")
     return path, notes
 
 
