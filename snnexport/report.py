@@ -64,6 +64,7 @@ class TargetResult:
     terms: List[Term] = field(default_factory=list)
     uncosted: List[str] = field(default_factory=list)   # parts of the work with no energy figure
     violations: List[str] = field(default_factory=list)
+    fit_notes: List[str] = field(default_factory=list)  # maps, with changes (snnexport.hardware notes)
     ratio: Optional[float] = None
 
     @property
@@ -88,7 +89,7 @@ class TargetResult:
             "energy_j": sig(e * 1e-12) if e is not None else None,
             "terms": [t.to_json() for t in self.terms], "not_costed": list(self.uncosted),
             "formula": self.formula(), "ratio_vs_baseline": sig(self.ratio) if self.ratio is not None else None,
-            "fits": not self.violations, "violations": list(self.violations),
+            "fits": not self.violations, "violations": list(self.violations), "fit_notes": list(self.fit_notes),
             "estimated_fields": sorted(k for k, g in self.target.grades.items() if g == "estimate")
             if self.target.grade != "estimate" else ["all"],
             "sources": [s.to_json() for s in self.target.sources],
@@ -184,10 +185,19 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
 
 # ----------------------------------------------------------------------------- fit check
 
-def fit_check(target: Target, counts: Counts, graph: nir.NIRGraph) -> List[str]:
-    """Every violated constraint of ``target``, one line each (empty: the network fits)."""
+def fit_check(target: Target, counts: Counts, graph: nir.NIRGraph, notes: Optional[List[str]] = None) -> List[str]:
+    """Every violated constraint of ``target``, one line each (empty: the network fits).
+
+    Generic constraints of the target file first, then the target's own rule module
+    (:mod:`snnexport.hardware`); its notes (maps, but changes something) go to ``notes``.
+    """
     if target.kind == "dense":
         return []
+    from .hardware import split, target_findings
+
+    hw_violations, hw_notes = split(target_findings(target, counts, graph))
+    if notes is not None:
+        notes.extend(hw_notes)
     c = target.constraints
     v: List[str] = []
     nodes = counts.nodes
@@ -282,7 +292,7 @@ def fit_check(target: Target, counts: Counts, graph: nir.NIRGraph) -> List[str]:
         for nc in syn:
             if nc.channels_max > c["max_channels"]:
                 v.append(f"max_channels: node '{nc.name}' has {nc.channels_max} channels, {name} allows {c['max_channels']}")
-    return v
+    return v + hw_violations
 
 
 # ----------------------------------------------------------------------------- report
@@ -352,7 +362,7 @@ def build_report(graph: nir.NIRGraph, x, targets: Sequence[Target], all_targets:
     results: Dict[str, TargetResult] = {}
     for t in targets:
         r = target_energy(t, counts, host)
-        r.violations = fit_check(t, counts, graph)
+        r.violations = fit_check(t, counts, graph, r.fit_notes)
         results[t.name] = r
     base_e = target_energy(base_t, counts, host).energy_pj if base_t is not None else None
     for r in results.values():
@@ -441,6 +451,8 @@ def print_report(rep: Report, console=None) -> None:
             con.print(f"  not costed: {u}", highlight=False)
         for v in r.violations:
             con.print(f"  [red]violates[/red] {v}", highlight=False)
+        for v in r.fit_notes:
+            con.print(f"  note: {v}", highlight=False)
 
 
 def markdown(rep: Report) -> str:
@@ -464,6 +476,7 @@ def markdown(rep: Report) -> str:
             parts += [f"  - {v}" for v in r.violations]
         else:
             parts.append("- fits: no constraint violated" if r.target.kind != "dense" else "- dense baseline: no constraints")
+        parts += [f"- note: {v}" for v in r.fit_notes]
         parts.append("")
     return "\n".join(parts)
 
