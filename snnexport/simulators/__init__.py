@@ -7,7 +7,7 @@ def load_all() -> None:
     """Import every simulator module (each registers itself); missing frameworks are skipped."""
     import importlib
 
-    for mod in ("reference", "snntorch_sim", "norse_sim", "source", "upstream_snntorch", "upstream_norse", "onnxruntime_sim"):
+    for mod in ("reference", "snntorch_sim", "norse_sim", "source", "upstream_snntorch", "upstream_norse", "onnxruntime_sim", "chip"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:  # a participant whose framework module is absent
