@@ -164,9 +164,10 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
         else:
             r.uncosted.append(f"{_num(head_host)} readout MACs off chip (no host MAC energy)")
     p = counts.per_sample()
-    updates, active = p["neuron_updates"], p["membrane_updates"]
+    updates, active = p["neuron_updates"], p["active_neuron_updates"]
     if "neuron_update_active_pj" in e:
-        r.terms.append(Term("active neuron update", active, e["neuron_update_active_pj"], "neuron state changed this step"))
+        r.terms.append(Term("active neuron update", active, e["neuron_update_active_pj"],
+                            "neuron state changed this step, or it fired and was reset"))
         r.terms.append(Term("idle neuron update", updates - active, e["neuron_update_idle_pj"], "state unchanged"))
     elif "neuron_update_pj" in e:
         r.terms.append(Term("neuron update", updates, e["neuron_update_pj"], "every neuron, every step"))
@@ -340,7 +341,7 @@ COUNTING_RULES = [
     "Dense: every input and every weight counted, every call (NeuroBench). ann_macs: Dense of one call = the equivalent ANN evaluated once.",
     "Bias additions are not synaptic operations; they are counted separately (bias_adds) and costed only on dense targets.",
     "A readout after a time reduction (mean/sum) is counted once on its reduced input (MACs, as NeuroBench). On a neuromorphic target with an on-chip readout it is costed as per-step accumulation of its binary input events (readout SOP); otherwise it runs on the host at the baseline's MAC energy.",
-    "Membrane updates: every neuron at the first step, then every neuron whose state changed in the step (NeuroBench); active neuron updates are these, idle ones are the rest.",
+    "Membrane updates: every neuron at the first step, then every neuron whose state changed in the step (NeuroBench). Active neuron updates (costed) are these plus the steps in which a neuron fired and was reset back to its previous state; idle ones are the rest.",
     "Pooling, Flatten and Scale nodes cost nothing; an unfolded BatchNorm node is not a synaptic layer.",
 ]
 
