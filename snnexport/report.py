@@ -92,8 +92,13 @@ class TargetResult:
             "fits": not self.violations, "violations": list(self.violations), "fit_notes": list(self.fit_notes),
             "estimated_fields": sorted(k for k, g in self.target.grades.items() if g == "estimate")
             if self.target.grade != "estimate" else ["all"],
+            "unconfirmed_fields": self.unconfirmed(),
             "sources": [s.to_json() for s in self.target.sources],
         }
+
+    def unconfirmed(self) -> List[str]:
+        """Energy/constraint fields of this target whose cited source could not be confirmed."""
+        return sorted(k for k, g in self.target.grades.items() if g == "unconfirmed")
 
 
 def _num(v: float) -> str:
@@ -450,6 +455,8 @@ def print_report(rep: Report, console=None) -> None:
         con.print(f"[bold]{name}[/bold] ({r.target.grade}): {r.formula()}", highlight=False)
         for u in r.uncosted if r.costed else []:
             con.print(f"  not costed: {u}", highlight=False)
+        if r.unconfirmed():
+            con.print(f"  unconfirmed source: {', '.join(r.unconfirmed())} (see `snnexport targets --show {name}`)", highlight=False)
         for v in r.violations:
             con.print(f"  [red]violates[/red] {v}", highlight=False)
         for v in r.fit_notes:
@@ -472,6 +479,8 @@ def markdown(rep: Report) -> str:
         parts.append(f"- `{r.formula()}`")
         for u in r.uncosted if r.costed else []:
             parts.append(f"- not costed: {u}")
+        if r.unconfirmed():
+            parts.append(f"- unconfirmed source: {', '.join(r.unconfirmed())}")
         if r.violations:
             parts.append("- violations:")
             parts += [f"  - {v}" for v in r.violations]

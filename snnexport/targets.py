@@ -62,7 +62,9 @@ import click
 
 from .errors import SnnexportError
 
-GRADES = ("measured silicon", "pre-silicon simulation", "datasheet", "estimate")
+# "unconfirmed": a figure whose cited source could not be checked (issue 15's re-grading);
+# report output lists such fields beside every energy that uses them.
+GRADES = ("measured silicon", "pre-silicon simulation", "datasheet", "estimate", "unconfirmed")
 KINDS = ("neuromorphic", "dense")
 
 ENERGY_FIELDS: Dict[str, str] = {
@@ -366,7 +368,8 @@ def _fmt_e(t: Target, key: str) -> str:
     if v is None:
         return "-"
     s = f"{v:g}"
-    return s + ("*" if t.grade_of(f"energy.{key}") == "estimate" and t.grade != "estimate" else "")
+    g = t.grade_of(f"energy.{key}")
+    return s + ("?" if g == "unconfirmed" else "*" if g == "estimate" and t.grade != "estimate" else "")
 
 
 def _neuron_cell(t: Target) -> str:
@@ -407,7 +410,7 @@ def targets_command(as_json, show, targets_dirs):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="snnexport hardware targets (energies in pJ; * = estimate inside a better-graded target)")
+    table = Table(title="snnexport hardware targets (energies in pJ; * = estimate inside a better-graded target; ? = source unconfirmed)")
     for col in ("name", "kind", "grade", "SOP", "MAC", "neuron upd.", "spike", "cores x neurons", "source"):
         table.add_column(col, overflow="fold")
     for t in targets.values():
