@@ -132,6 +132,8 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
     if target.kind == "dense":
         p = counts.per_sample()
         r.terms.append(Term("MAC", p["ann_macs"], e["mac_pj"], "equivalent ANN, one pass, every weight (zeros too)"))
+        if "weight_read_pj" in e:
+            r.terms.append(Term("weight read", p["ann_macs"], e["weight_read_pj"], "one weight fetched per MAC (no reuse)"))
         if p["ann_bias_adds"]:
             if "add_pj" in e:
                 r.terms.append(Term("bias add", p["ann_bias_adds"], e["add_pj"], "one per output element with a nonzero bias"))
@@ -163,6 +165,8 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
             head_host += ops
     if head_sop:
         r.terms.append(Term("readout SOP", head_sop, sop, "time-reduced readout accumulated on chip, step by step"))
+    if "weight_read_pj" in e and (acs + macs + head_sop):
+        r.terms.append(Term("weight read", acs + macs + head_sop, e["weight_read_pj"], "one weight fetched per SOP/MAC (no reuse)"))
     if head_host:
         if host is not None and host.costed:
             r.terms.append(Term("host readout MAC", head_host, host.energy["mac_pj"], f"readout off chip at {host.name} MAC energy"))

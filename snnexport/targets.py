@@ -29,6 +29,7 @@ picojoules per event; every field is checked, unknown fields are errors)::
     neuron_update_active_pj = 81
     neuron_update_idle_pj = 52
     spike_pj = 1.7                 # routing one output spike
+    weight_read_pj = 5.0           # one weight fetched from on-chip memory per SOP/MAC (data movement)
     static_power_mw = 0.42         # costed only together with step_time_us
     step_time_us = 1000
 
@@ -75,6 +76,7 @@ ENERGY_FIELDS: Dict[str, str] = {
     "neuron_update_active_pj": "energy of one update of a neuron whose state changes, pJ",
     "neuron_update_idle_pj": "energy of one update of a neuron whose state does not change, pJ",
     "spike_pj": "energy of routing one output spike, pJ",
+    "weight_read_pj": "energy of reading one weight from on-chip memory, once per SOP or MAC (data movement), pJ",
     "static_power_mw": "static/leakage power, mW (costed only with step_time_us)",
     "step_time_us": "wall-clock duration of one time step, microseconds",
 }

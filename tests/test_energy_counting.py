@@ -32,3 +32,16 @@ def test_fire_and_reset_steps_are_active_updates():
     loihi = load_targets()["loihi"]
     terms = {t.label: t.count for t in target_energy(loihi, c).terms}
     assert terms["active neuron update"] == 3 and terms["idle neuron update"] == 1
+
+
+def test_weight_read_term_costs_data_movement_per_operation():
+    """Hand network of test_report (10 SOPs over 5 steps; 6 MACs in the equivalent ANN)."""
+    from tests.test_report import X, hand_graph
+
+    targets = load_targets()
+    c = count(hand_graph(), torch.from_numpy(X))
+    snn = {t.label: (t.count, t.unit_pj) for t in target_energy(targets["snn-45nm-fp32-sram"], c).terms}
+    ann = {t.label: (t.count, t.unit_pj) for t in target_energy(targets["ann-45nm-fp32-sram"], c).terms}
+    assert snn == {"SOP": (10, 0.9), "weight read": (10, 5.0)}
+    assert ann == {"MAC": (6, 4.6), "weight read": (6, 5.0)}
+    assert "weight read" not in {t.label for t in target_energy(targets["snn-45nm-fp32"], c).terms}
