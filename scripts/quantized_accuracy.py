@@ -22,8 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from snnexport.cli import load_graph_or_model  # noqa: E402
 from snnexport.hardware.quantize import quantize  # noqa: E402
-from snnexport.hardware.xylo_quant import to_xylo_net  # noqa: E402
-from snnexport.hardware.xylo_sim import simulate  # noqa: E402
+from snnexport.hardware import loihi_quant, loihi_sim, xylo_quant, xylo_sim  # noqa: E402
 from snnexport.simulators import SIMULATORS, load_all  # noqa: E402
 
 
@@ -42,9 +41,16 @@ def run(name: str, limit: int, target: str = "xylo-audio2"):
     float_pred = np.asarray(ref.readout[out_name]).sum(0).argmax(-1)
     q, changes = quantize(graph, target, ignore_fit=True)
     oversize = any(c.what == "fit" for c in changes)
-    net = to_xylo_net(q)
     T, B = x.shape[:2]
-    _, out, _ = simulate(net, np.asarray(x.numpy()).reshape(T, B, -1).astype(np.int64))
+    flat = np.asarray(x.numpy()).reshape(T, B, -1)
+    # run the pipeline delay out so the last steps' spikes count
+    if target == "xylo-audio2":
+        D = max(xylo_quant.layer_delays(q).values())
+        _, out, _ = xylo_sim.simulate(xylo_quant.to_xylo_net(q), np.concatenate([flat, np.zeros((D, B, flat.shape[2]))]).astype(np.int64))
+    else:
+        D = max(loihi_quant.layer_delays(q).values())
+        spikes = loihi_sim.simulate(loihi_quant.to_loihi_net(q), np.concatenate([flat, np.zeros((D, B, flat.shape[2]))]))
+        out = spikes[list(spikes)[-1]]
     chip_pred = out.sum(0).argmax(-1)
     y = yte.numpy()
     return {"model": name, "target": target + (" (larger pools)" if oversize else ""), "n": int(B),
@@ -56,16 +62,18 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="shd,mnist_snntorch")
     ap.add_argument("--limit", type=int, default=600)
+    ap.add_argument("--targets", default="xylo-audio2,loihi2")
     a = ap.parse_args()
     print("| model | target | samples | float accuracy | chip-exact accuracy | same prediction |")
     print("|---|---|---|---|---|---|")
     for name in a.models.split(","):
-        try:
-            r = run(name, a.limit)
-        except Exception as e:  # noqa: BLE001 - one row per model, the reason when it cannot be quantized
-            print(f"| {name} | xylo-audio2 | - | - | not quantized: {' '.join(str(e).split())[:120]} | - |")
-            continue
-        print(f"| {r['model']} | {r['target']} | {r['n']} | {r['float']:.4f} | {r['chip']:.4f} | {r['agree']:.4f} |")
+        for target in a.targets.split(","):
+            try:
+                r = run(name, a.limit, target)
+            except Exception as e:  # noqa: BLE001 - one row per model, the reason when it cannot be quantized
+                print(f"| {name} | {target} | - | - | not quantized: {' '.join(str(e).split())[:120]} | - |")
+                continue
+            print(f"| {r['model']} | {r['target']} | {r['n']} | {r['float']:.4f} | {r['chip']:.4f} | {r['agree']:.4f} |")
 
 
 if __name__ == "__main__":

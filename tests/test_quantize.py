@@ -147,3 +147,40 @@ def test_verify_runs_the_chip_participant_beside_the_float_model(shd_quantized):
     assert rep.identical  # the chip role does not enter the identity verdict
     assert chip.role == "chip" and chip.total_spikes > 0 and 0 < chip.mismatches < x.shape[0] * x.shape[1] * 266
     assert any("pipeline delay (lif2: 1)" in a for a in chip.adapters)
+
+
+# ----------------------------------------------------------------------------- Loihi 2
+
+def test_loihi_lif_arithmetic_by_hand():
+    """Lava PyLifModelBitAcc arithmetic on numbers worked by hand (du=4095 clears u; dv=2048 halves v)."""
+    from snnexport.hardware.loihi_sim import LoihiLayer, dense, lif_step
+
+    L = LoihiLayer("n", ["input"], [np.array([[3, -2]])], [1], du=np.array([4095]), dv=np.array([2048]),
+                   vth=np.array([10]), bias=np.array([5]))
+    a = dense(L.weights[0], 1, np.array([[1, 1]]))          # (3 - 2) << 1 = 2
+    assert a.tolist() == [[2]]
+    u, v, s = lif_step(np.array([[7]]), np.array([[301]]), a, L)
+    # u = D(7, 4096) + (2 << 6) = 0 + 128; v = D(301, 2048) + 128 + 5 = 150 + 133 = 283 (<= 640: no spike)
+    assert (u.tolist(), v.tolist(), s.tolist()) == ([[128]], [[283]], [[False]])
+    u, v, s = lif_step(u, np.array([[1100]]), np.array([[2]]), L)
+    # v = 550 + 128 + 5 = 683 > 10 << 6 = 640: spike, reset to 0
+    assert (v.tolist(), s.tolist()) == ([[0]], [[True]])
+    assert dense(np.array([[-3]]), -1, np.array([[1]])).tolist() == [[-2]]  # arithmetic right shift floors
+
+
+def test_loihi2_quantize_and_participant_on_mnist_snntorch(tmp_path, capsys):
+    ckpt = ROOT / "models" / "checkpoints" / "mnist_snntorch.pt"
+    out = tmp_path / "l2.nir"
+    code, text, err = run_cli(["quantize", str(ckpt), "--target", "loihi2", "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "lif1: beta 0.95 -> 0.949951 (12-bit decay, dv 205)" in text and "lif3: delay 0 -> 3 step(s)" in text
+    q = read_graph(out)
+    chip = q.nodes["lif1"].metadata["snnexport"]["chip"]
+    assert np.all(np.asarray(chip["du"]) == 4095) and 0 < int(np.asarray(chip["vth"]).max()) <= 4096
+    x = torch.from_numpy(np.load(ROOT / "models" / "checkpoints" / "mnist_snntorch_sample.npy")).to(torch.float64)
+    from snnexport.cli import load_graph_or_model
+
+    graph, _ = load_graph_or_model(str(ckpt))
+    rep = run_verify(graph, x, torch.float64, sims=["reference", "loihi2"])
+    row = next(r for r in rep.participants if r.name == "loihi2")
+    assert rep.identical and row.role == "chip" and row.total_spikes > 0 and row.mismatches > 0

@@ -39,7 +39,7 @@ def register_quantizer(name: str):
 
 
 def quantize(graph: nir.NIRGraph, target: str, ignore_fit: bool = False) -> Tuple[nir.NIRGraph, List[Change]]:
-    from . import xylo_quant  # noqa: F401  (registration by import)
+    from . import loihi_quant, xylo_quant  # noqa: F401  (registration by import)
 
     if target not in QUANTIZERS:
         raise SnnexportError(f"--target: no quantizer for {target!r} (available: {', '.join(sorted(QUANTIZERS))})")
@@ -66,7 +66,7 @@ def _model_options(fn):
 
 @click.command("quantize")
 @click.argument("model", type=click.Path())
-@click.option("--target", "target", required=True, help="Target to quantize for (xylo-audio2).")
+@click.option("--target", "target", required=True, help="Target to quantize for (xylo-audio2, loihi2).")
 @click.option("-o", "--output", required=True, type=click.Path(), help="Quantized NIR graph to write.")
 @click.option("--ignore-fit", is_flag=True, help="Quantize even when the network exceeds the chip's neuron or input pools "
                                                  "(a simulated larger chip; structural violations still refuse).")
