@@ -45,6 +45,8 @@ def quantize_loihi2(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.
     gx = graph_ext(graph)
     if gx.extra.get("quantized_for"):
         raise SnnexportError(f"graph: already quantized for {gx.extra['quantized_for']}")
+    if gx.input_kind != "spikes":
+        raise SnnexportError("graph: Loihi Dense layers take 1-bit spike input; this graph's input is analog")
     dt = float(gx.dt)
     order, _ = execution_order(graph)
     q = copy.deepcopy(graph)
