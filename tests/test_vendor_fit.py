@@ -306,3 +306,29 @@ def test_speck_memory_formula_matches_sinabs_layer(targets):
                           input_shape=kw["input_shape"], discretize=True)
     theirs = [{k: int(v) for k, v in net.dynapcnn_layers[i].memory_summary().items()} for i in sorted(net.dynapcnn_layers)]
     assert ours == theirs
+
+
+def test_speck_accepts_sew_merges_and_sum_pooling_but_not_analog_input(targets):
+    """Two IAF layers summed into one convolution (a SEW merge) after sum pooling: events, not graded values."""
+    rng = np.random.default_rng(3)
+    w = lambda *s: rng.integers(-127, 128, s).astype(np.float64)  # noqa: E731
+    iaf = lambda s: nir.IF(r=np.ones(s), v_threshold=np.ones(s), v_reset=np.zeros(s))  # noqa: E731
+    nodes = {"input": nir.Input(input_type={"input": np.array([2, 8, 8])}),
+             "c1": nir.Conv2d(input_shape=(8, 8), weight=w(4, 2, 3, 3), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+             "s1": iaf((4, 8, 8)),
+             "c2": nir.Conv2d(input_shape=(8, 8), weight=w(4, 4, 3, 3), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+             "s2": iaf((4, 8, 8)),
+             "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+             "c3": nir.Conv2d(input_shape=(8, 8), weight=w(4, 4, 3, 3), stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(4)),
+             "s3": iaf((4, 8, 8)), "c4": nir.Conv2d(input_shape=(4, 4), weight=w(2, 4, 1, 1), stride=1, padding=0, dilation=1,
+                                                     groups=1, bias=np.zeros(2)),
+             "s4": iaf((2, 4, 4)), "output": nir.Output(output_type={"output": np.array([2, 4, 4])})}
+    edges = [("input", "c1"), ("c1", "s1"), ("s1", "c2"), ("c2", "s2"), ("s1", "c3"), ("s2", "c3"), ("c3", "s3"),
+             ("s3", "pool"), ("pool", "c4"), ("c4", "s4"), ("s4", "output")]
+    for kind, expect in (("spikes", True), ("analog", False)):
+        ext = GraphExt(dt=DT, input_kind=kind, input_shape=(2, 8, 8), default_steps=2)
+        g = nir.NIRGraph(nodes=dict(nodes), edges=edges, metadata={KEY: ext.to_meta()})
+        ok, violations, _ = our_verdict(g, targets["speck"], targets, (2, 8, 8))
+        assert ok == expect, violations
+        if not expect:
+            assert [v.split(":")[0] for v in violations] == ["event_input"]
