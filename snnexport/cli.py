@@ -211,7 +211,7 @@ def _register_optional_commands() -> None:
     import importlib
 
     for mod, attrs in (("report", ("command",)), ("targets", ("targets_command",)), ("zoo", ("models_command", "train_command")),
-                       ("onnx_export", ("command",))):
+                       ("onnx_export", ("command",)), ("hardware.quantize", ("command",))):
         try:
             m = importlib.import_module(f"snnexport.{mod}")
         except ModuleNotFoundError as e:

@@ -60,6 +60,7 @@ class NodeCount:
     spikes: int = 0
     neuron_steps: int = 0
     membrane_updates: int = 0
+    active_updates: int = 0        # membrane updates plus fire-and-reset steps (energy costing)
     # synaptic
     weights: int = 0
     zero_weights: int = 0
@@ -152,6 +153,7 @@ class Counts:
             "bias_adds": self.total("bias_adds", syn) / B,
             "ann_bias_adds": self.total("ann_bias_adds", syn),
             "membrane_updates": self.total("membrane_updates", neurons) / B,
+            "active_neuron_updates": self.total("active_updates", neurons) / B,
             "neuron_updates": self.total("neuron_steps", neurons) / B,
         }
 
@@ -315,10 +317,12 @@ def _count_neuron(c: NodeCount, node, name: str, out: np.ndarray, res) -> None:
     if mem is None:
         return
     post = mem
+    fired = None
     if c.spiking:
         ext = neuron_ext(node, name)
         reset = ext.reset if ext else "value"
         timing = ext.reset_timing if ext else "immediate"
+        fired = res.spikes[name] != 0
         if timing == "immediate" and reset != "none":
             S = res.spikes[name].astype(mem.dtype)
             if reset == "subtract":
@@ -328,7 +332,14 @@ def _count_neuron(c: NodeCount, node, name: str, out: np.ndarray, res) -> None:
                 v_reset = np.asarray(node.v_reset, dtype=np.float64).astype(mem.dtype)
                 post = np.where(S.astype(bool), v_reset, mem)
     first = int(np.prod(post.shape[1:]))
-    c.membrane_updates = first + int(np.count_nonzero(post[1:] - post[:-1]))
+    c.membrane_updates = first + int(np.count_nonzero(post[1:] - post[:-1]))  # NeuroBench's definition
+    # costed as active: the state changed over the step, or changed and came back (a neuron
+    # that integrated, fired and was reset to where it started did work; NeuroBench's count
+    # above calls it unchanged)
+    changed = (post[1:] != post[:-1]) | (mem[1:] != post[:-1])
+    if fired is not None:
+        changed |= fired[1:]
+    c.active_updates = first + int(np.count_nonzero(changed))
 
 
 def _count_synaptic(c: NodeCount, node, name: str, raw: np.ndarray, reduced: bool, T: int, B: int) -> None:

@@ -48,6 +48,10 @@ means its input (the sum of its incoming edges) is first reduced over all ``T`` 
 and the node and everything after it is evaluated once, after the last step (e.g. seed
 000's LLR head: ``llr = W @ mean_t(spikes_t) + b``). ``source_path`` names the module of
 the source model the node came from.
+
+Quantized graphs (``snnexport quantize``): ``chip`` on weight and neuron nodes holds the
+target's integer parameters and ``extra.quantized_for`` on the graph names the target;
+their equations are in docs/quantization.md.
 """
 
 from __future__ import annotations

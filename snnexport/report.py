@@ -65,6 +65,7 @@ class TargetResult:
     terms: List[Term] = field(default_factory=list)
     uncosted: List[str] = field(default_factory=list)   # parts of the work with no energy figure
     violations: List[str] = field(default_factory=list)
+    fit_notes: List[str] = field(default_factory=list)  # maps, with changes (snnexport.hardware notes)
     ratio: Optional[float] = None
 
     @property
@@ -89,11 +90,16 @@ class TargetResult:
             "energy_j": sig(e * 1e-12) if e is not None else None,
             "terms": [t.to_json() for t in self.terms], "not_costed": list(self.uncosted),
             "formula": self.formula(), "ratio_vs_baseline": sig(self.ratio) if self.ratio is not None else None,
-            "fits": not self.violations, "violations": list(self.violations),
+            "fits": not self.violations, "violations": list(self.violations), "fit_notes": list(self.fit_notes),
             "estimated_fields": sorted(k for k, g in self.target.grades.items() if g == "estimate")
             if self.target.grade != "estimate" else ["all"],
+            "unconfirmed_fields": self.unconfirmed(),
             "sources": [s.to_json() for s in self.target.sources],
         }
+
+    def unconfirmed(self) -> List[str]:
+        """Energy/constraint fields of this target whose cited source could not be confirmed."""
+        return sorted(k for k, g in self.target.grades.items() if g == "unconfirmed")
 
 
 def _num(v: float) -> str:
@@ -127,6 +133,8 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
     if target.kind == "dense":
         p = counts.per_sample()
         r.terms.append(Term("MAC", p["ann_macs"], e["mac_pj"], "equivalent ANN, one pass, every weight (zeros too)"))
+        if "weight_read_pj" in e:
+            r.terms.append(Term("weight read", p["ann_macs"], e["weight_read_pj"], "one weight fetched per MAC (no reuse)"))
         if p["ann_bias_adds"]:
             if "add_pj" in e:
                 r.terms.append(Term("bias add", p["ann_bias_adds"], e["add_pj"], "one per output element with a nonzero bias"))
@@ -158,15 +166,18 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
             head_host += ops
     if head_sop:
         r.terms.append(Term("readout SOP", head_sop, sop, "time-reduced readout accumulated on chip, step by step"))
+    if "weight_read_pj" in e and (acs + macs + head_sop):
+        r.terms.append(Term("weight read", acs + macs + head_sop, e["weight_read_pj"], "one weight fetched per SOP/MAC (no reuse)"))
     if head_host:
         if host is not None and host.costed:
             r.terms.append(Term("host readout MAC", head_host, host.energy["mac_pj"], f"readout off chip at {host.name} MAC energy"))
         else:
             r.uncosted.append(f"{_num(head_host)} readout MACs off chip (no host MAC energy)")
     p = counts.per_sample()
-    updates, active = p["neuron_updates"], p["membrane_updates"]
+    updates, active = p["neuron_updates"], p["active_neuron_updates"]
     if "neuron_update_active_pj" in e:
-        r.terms.append(Term("active neuron update", active, e["neuron_update_active_pj"], "neuron state changed this step"))
+        r.terms.append(Term("active neuron update", active, e["neuron_update_active_pj"],
+                            "neuron state changed this step, or it fired and was reset"))
         r.terms.append(Term("idle neuron update", updates - active, e["neuron_update_idle_pj"], "state unchanged"))
     elif "neuron_update_pj" in e:
         r.terms.append(Term("neuron update", updates, e["neuron_update_pj"], "every neuron, every step"))
@@ -185,10 +196,19 @@ def target_energy(target: Target, counts: Counts, host: Optional[Target] = None)
 
 # ----------------------------------------------------------------------------- fit check
 
-def fit_check(target: Target, counts: Counts, graph: nir.NIRGraph) -> List[str]:
-    """Every violated constraint of ``target``, one line each (empty: the network fits)."""
+def fit_check(target: Target, counts: Counts, graph: nir.NIRGraph, notes: Optional[List[str]] = None) -> List[str]:
+    """Every violated constraint of ``target``, one line each (empty: the network fits).
+
+    Generic constraints of the target file first, then the target's own rule module
+    (:mod:`snnexport.hardware`); its notes (maps, but changes something) go to ``notes``.
+    """
     if target.kind == "dense":
         return []
+    from .hardware import split, target_findings
+
+    hw_violations, hw_notes = split(target_findings(target, counts, graph))
+    if notes is not None:
+        notes.extend(hw_notes)
     c = target.constraints
     v: List[str] = []
     nodes = counts.nodes
@@ -283,7 +303,7 @@ def fit_check(target: Target, counts: Counts, graph: nir.NIRGraph) -> List[str]:
         for nc in syn:
             if nc.channels_max > c["max_channels"]:
                 v.append(f"max_channels: node '{nc.name}' has {nc.channels_max} channels, {name} allows {c['max_channels']}")
-    return v
+    return v + hw_violations
 
 
 # ----------------------------------------------------------------------------- report
@@ -331,7 +351,7 @@ COUNTING_RULES = [
     "Dense: every input and every weight counted, every call (NeuroBench). ann_macs: Dense of one call = the equivalent ANN evaluated once.",
     "Bias additions are not synaptic operations; they are counted separately (bias_adds) and costed only on dense targets.",
     "A readout after a time reduction (mean/sum) is counted once on its reduced input (MACs, as NeuroBench). On a neuromorphic target with an on-chip readout it is costed as per-step accumulation of its binary input events (readout SOP); otherwise it runs on the host at the baseline's MAC energy.",
-    "Membrane updates: every neuron at the first step, then every neuron whose state changed in the step (NeuroBench); active neuron updates are these, idle ones are the rest.",
+    "Membrane updates: every neuron at the first step, then every neuron whose state changed in the step (NeuroBench). Active neuron updates (costed) are these plus the steps in which a neuron fired and was reset back to its previous state; idle ones are the rest.",
     "Pooling, Flatten and Scale nodes cost nothing; an unfolded BatchNorm node is not a synaptic layer.",
 ]
 
@@ -353,7 +373,7 @@ def build_report(graph: nir.NIRGraph, x, targets: Sequence[Target], all_targets:
     results: Dict[str, TargetResult] = {}
     for t in targets:
         r = target_energy(t, counts, host)
-        r.violations = fit_check(t, counts, graph)
+        r.violations = fit_check(t, counts, graph, r.fit_notes)
         results[t.name] = r
     base_e = target_energy(base_t, counts, host).energy_pj if base_t is not None else None
     for r in results.values():
@@ -441,8 +461,13 @@ def print_report(rep: Report, console=None) -> None:
         con.print(f"[bold]{esc(name)}[/bold] ({esc(r.target.grade)}): {esc(r.formula())}", highlight=False)
         for u in r.uncosted if r.costed else []:
             con.print(f"  not costed: {esc(u)}", highlight=False)
+        if r.unconfirmed():
+            con.print(f"  unconfirmed source: {esc(', '.join(r.unconfirmed()))} (see `snnexport targets --show {esc(name)}`)",
+                      highlight=False)
         for v in r.violations:
             con.print(f"  [red]violates[/red] {esc(v)}", highlight=False)
+        for v in r.fit_notes:
+            con.print(f"  note: {esc(v)}", highlight=False)
 
 
 def markdown(rep: Report) -> str:
@@ -461,11 +486,14 @@ def markdown(rep: Report) -> str:
         parts.append(f"- `{r.formula()}`")
         for u in r.uncosted if r.costed else []:
             parts.append(f"- not costed: {u}")
+        if r.unconfirmed():
+            parts.append(f"- unconfirmed source: {', '.join(r.unconfirmed())}")
         if r.violations:
             parts.append("- violations:")
             parts += [f"  - {v}" for v in r.violations]
         else:
             parts.append("- fits: no constraint violated" if r.target.kind != "dense" else "- dense baseline: no constraints")
+        parts += [f"- note: {v}" for v in r.fit_notes]
         parts.append("")
     return "\n".join(parts)
 

@@ -29,6 +29,7 @@ picojoules per event; every field is checked, unknown fields are errors)::
     neuron_update_active_pj = 81
     neuron_update_idle_pj = 52
     spike_pj = 1.7                 # routing one output spike
+    weight_read_pj = 5.0           # one weight fetched from on-chip memory per SOP/MAC (data movement)
     static_power_mw = 0.42         # costed only together with step_time_us
     step_time_us = 1000
 
@@ -63,7 +64,9 @@ import click
 from .errors import SnnexportError, markup_safe, reading, terminal_safe
 from . import jsonout
 
-GRADES = ("measured silicon", "pre-silicon simulation", "datasheet", "estimate")
+# "unconfirmed": a figure whose cited source could not be checked (issue 15's re-grading);
+# report output lists such fields beside every energy that uses them.
+GRADES = ("measured silicon", "pre-silicon simulation", "datasheet", "estimate", "unconfirmed")
 KINDS = ("neuromorphic", "dense")
 
 ENERGY_FIELDS: Dict[str, str] = {
@@ -74,6 +77,7 @@ ENERGY_FIELDS: Dict[str, str] = {
     "neuron_update_active_pj": "energy of one update of a neuron whose state changes, pJ",
     "neuron_update_idle_pj": "energy of one update of a neuron whose state does not change, pJ",
     "spike_pj": "energy of routing one output spike, pJ",
+    "weight_read_pj": "energy of reading one weight from on-chip memory, once per SOP or MAC (data movement), pJ",
     "static_power_mw": "static/leakage power, mW (costed only with step_time_us)",
     "step_time_us": "wall-clock duration of one time step, microseconds",
 }
@@ -379,7 +383,8 @@ def _fmt_e(t: Target, key: str) -> str:
     if v is None:
         return "-"
     s = f"{v:g}"
-    return s + ("*" if t.grade_of(f"energy.{key}") == "estimate" and t.grade != "estimate" else "")
+    g = t.grade_of(f"energy.{key}")
+    return s + ("?" if g == "unconfirmed" else "*" if g == "estimate" and t.grade != "estimate" else "")
 
 
 def _neuron_cell(t: Target) -> str:
@@ -418,7 +423,7 @@ def targets_command(as_json, show, targets_dirs):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="snnexport hardware targets (energies in pJ; * = estimate inside a better-graded target)")
+    table = Table(title="snnexport hardware targets (energies in pJ; * = estimate inside a better-graded target; ? = source unconfirmed)")
     for col in ("name", "kind", "grade", "SOP", "MAC", "neuron upd.", "spike", "cores x neurons", "source"):
         table.add_column(col, overflow="fold")
     for t in targets.values():

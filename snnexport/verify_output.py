@@ -45,11 +45,14 @@ def print_report(report: VerifyReport) -> None:
         if r.missing_nodes:
             mm += f" missing {','.join(r.missing_nodes)}"
         ro = "-" if r.max_abs_readout_diff is None else f"{r.max_abs_readout_diff:.3g}"
-        ok = "[green]identical[/]" if r.identical else ("[yellow]differs[/]" if r.role == "upstream" else "[red]MISMATCH[/]")
+        ok = "[green]identical[/]" if r.identical else ("[yellow]differs[/]" if r.role == "upstream" else
+                                                        "[yellow]quantized[/]" if r.role == "chip" else "[red]MISMATCH[/]")
         table.add_row(esc(r.name), esc(r.role), str(r.total_spikes), esc(per), esc(mm), ro, esc(_fmt_div(r.first_divergence)),
                       esc("; ".join(r.adapters) or "-"), ok)
     console.print(table)
     verdict = "IDENTICAL: every non-upstream participant matches the reference" if report.identical else "MISMATCH"
+    if any(r.role == "chip" for r in report.participants):
+        verdict += " (chip participants run the quantized integer model: their mismatches are reported, not judged)"
     console.print(verdict)
 
 

@@ -8,7 +8,7 @@ def load_all() -> None:
     import importlib
 
     for mod in ("reference", "snntorch_sim", "norse_sim", "source", "upstream_snntorch", "upstream_norse", "upstream_sinabs",
-                "onnxruntime_sim"):
+                "onnxruntime_sim", "chip"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:  # a participant whose framework module is absent
