@@ -134,7 +134,9 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
     from .resources import parse_size
     from .verify import default_sims, run_verify
     from .verify_output import print_report, save_results
+    from .resources import set_budget
 
+    set_budget(parse_size(max_memory))  # readers check declared sizes against it before loading
     graph, loaded = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     x = make_input(graph, steps, batch, seed, rate, input_path, tdtype)
@@ -194,6 +196,10 @@ def main(argv: Optional[List[str]] = None) -> Any:
         msg = " ".join(str(e).split())[:300]
         click.echo(f"error: internal error ({type(e).__name__}: {msg}); set SNNEXPORT_DEBUG=1 for the traceback", err=True)
         sys.exit(3)
+    finally:
+        from .resources import set_budget
+
+        set_budget(None)  # --max-memory holds for one run, not for later library calls
 
 
 if __name__ == "__main__":

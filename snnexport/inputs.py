@@ -2,7 +2,7 @@
 
 Convention: always **time-major** ``[T, B, *input_shape]`` (``T`` steps, ``B`` samples),
 whatever layout the source model itself uses. Files: ``.npy``, or ``.npz`` holding one
-array (or one named ``x``). Without a file: Bernoulli(``rate``) spikes for graphs whose
+array (or one named ``x``), recognised by content (any suffix, any byte order). Without a file: Bernoulli(``rate``) spikes for graphs whose
 ``input_kind`` is ``spikes``, standard-normal currents for ``analog``.
 """
 
@@ -20,26 +20,11 @@ from .extension import graph_ext
 
 
 def load_array(path: str | Path) -> np.ndarray:
-    path = Path(path)
-    if not path.exists():
-        raise SnnexportError(f"{path}: no such file")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if not keys:
-                    raise SnnexportError(f"{path}: .npz archive holds no array")
-                key = "x" if "x" in keys else keys[0]
-                if len(keys) > 1 and "x" not in keys:
-                    raise SnnexportError(f"{path}: .npz holds several arrays ({', '.join(keys)}); name the input 'x'")
-                return np.asarray(z[key])
-        return np.load(path, allow_pickle=False)
-    except SnnexportError:
-        raise
-    except ValueError as e:
-        raise SnnexportError(f"{path}: not a plain numeric .npy/.npz array ({str(e).splitlines()[0]})") from None
-    except (OSError, EOFError) as e:
-        raise SnnexportError(f"{path}: unreadable array file ({str(e).splitlines()[0] or type(e).__name__})") from None
+    """The input array of a .npy/.npz file (kind sniffed from the content, whatever the suffix),
+    checked against the memory budget before allocation (see :mod:`snnexport.safe_io`)."""
+    from .safe_io import load_array_file
+
+    return load_array_file(path)
 
 
 def check_input(arr: np.ndarray, graph: nir.NIRGraph, where: str) -> np.ndarray:
@@ -72,10 +57,10 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
     if not 0.0 <= rate <= 1.0:
         raise SnnexportError(f"--rate must lie in [0, 1], got {rate}")
     shape = (steps, batch, *ext.input_shape)
-    from .resources import default_budget
+    from .resources import current_budget
 
     nbytes = float(np.prod(np.asarray(shape, dtype=np.float64))) * 8
-    if nbytes > default_budget():
+    if nbytes > current_budget():
         raise SnnexportError(f"input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the memory budget; "
                              f"lower --steps/--batch")
     g = torch.Generator().manual_seed(int(seed))

@@ -32,6 +32,20 @@ def default_budget() -> int:
     return int(machine_memory() * SAFE_FRACTION)
 
 
+_budget: Optional[int] = None  # set from --max-memory for the whole command
+
+
+def set_budget(nbytes: Optional[int]) -> None:
+    """Make ``nbytes`` (``--max-memory``; None = default) the budget of every reader of this run."""
+    global _budget
+    _budget = None if nbytes is None else int(nbytes)
+
+
+def current_budget() -> int:
+    """The memory budget readers check declared sizes against: ``--max-memory`` or half the RAM."""
+    return _budget if _budget is not None else default_budget()
+
+
 def parse_size(text: Optional[str]) -> Optional[int]:
     """'4G', '512M', '1000000' -> bytes."""
     if text is None or text == "":
