@@ -385,11 +385,12 @@ def _read_npy_body(f, where: str, shape: tuple, fortran: bool, dtype: np.dtype) 
     return np.array(arr, dtype=native, order="C")  # own, writable, native byte order
 
 
-def load_array_file(path: str | Path, budget: Optional[int] = None) -> np.ndarray:
+def load_array_file(path: str | Path, budget: Optional[int] = None, check_header=None) -> np.ndarray:
     """A numeric array from a .npy, or the array ``x`` (or the only one) of a .npz.
 
     The kind is sniffed from the content, not the suffix; headers and zip entries are checked
-    against the bytes present and the budget before anything is allocated.
+    against the bytes present and the budget before anything is allocated, and so is
+    ``check_header(shape, dtype)`` (e.g. the shape the model expects).
     """
     where = str(path)
     limit = budget_bytes(budget)
@@ -400,13 +401,15 @@ def load_array_file(path: str | Path, budget: Optional[int] = None) -> np.ndarra
         if head.startswith(NPY_MAGIC):
             shape, fortran, dtype = _npy_header(f, where)
             _check_declared(where, shape, dtype, size - f.tell(), limit)
+            if check_header is not None:
+                check_header(shape, dtype)
             return _read_npy_body(f, where, shape, fortran, dtype)
         if head[:4] in ZIP_MAGIC:
-            return _load_npz(f, where, size, limit)
+            return _load_npz(f, where, size, limit, check_header)
     raise SnnexportError(f"{where}: not a .npy or .npz array file (unknown content)")
 
 
-def _load_npz(f, where: str, size: int, limit: int) -> np.ndarray:
+def _load_npz(f, where: str, size: int, limit: int, check_header=None) -> np.ndarray:
     try:
         zf = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
@@ -437,6 +440,8 @@ def _load_npz(f, where: str, size: int, limit: int) -> np.ndarray:
             with zf.open(info) as m:
                 shape, fortran, dtype = _npy_header(m, member)
                 _check_declared(member, shape, dtype, info.file_size - m.tell(), limit)
+                if check_header is not None:
+                    check_header(shape, dtype)
                 return _read_npy_body(m, member, shape, fortran, dtype)
         except SnnexportError:
             raise
