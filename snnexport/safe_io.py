@@ -160,7 +160,8 @@ def _check_dataset(dset, name: str, where: str, plan: Hdf5Plan, budget: int, vle
 
 def _walk(f, where: str) -> Iterator[Tuple[str, Any, int]]:
     """Yield ``(path, object, depth)`` for every object, refusing anything that is not a plain
-    hard link to an object seen for the first time. Iterative, so nesting cannot overflow."""
+    hard link to an object seen for the first time. Iterative, so nesting cannot overflow.
+    Links are judged from their link info, before the object is opened."""
     import h5py
 
     seen = {h5py.h5o.get_info(f.id).addr}
@@ -169,20 +170,20 @@ def _walk(f, where: str) -> Iterator[Tuple[str, Any, int]]:
         group, prefix, depth = stack.pop()
         for key in group.keys():
             name = f"{prefix}/{key}"
-            link = group.get(key, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                raise SnnexportError(f"{where}: {name!r} is an external link (to {link.filename!r}); refused")
-            if isinstance(link, h5py.SoftLink):
-                raise SnnexportError(f"{where}: {name!r} is a soft link (to {link.path!r}); refused")
-            if not isinstance(link, h5py.HardLink):
+            info = group.id.links.get_info(key.encode("utf8"))
+            if info.type != h5py.h5l.TYPE_HARD:
+                link = group.get(key, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    raise SnnexportError(f"{where}: {name!r} is an external link (to {link.filename!r}); refused")
+                if isinstance(link, h5py.SoftLink):
+                    raise SnnexportError(f"{where}: {name!r} is a soft link (to {link.path!r}); refused")
                 raise SnnexportError(f"{where}: {name!r} is a {type(link).__name__}; only plain objects are accepted")
-            obj = group[key]
-            addr = h5py.h5o.get_info(obj.id).addr
-            if addr in seen:
+            if info.u in seen:
                 raise SnnexportError(f"{where}: {name!r} is a second link to an object already seen; refused")
-            seen.add(addr)
+            seen.add(info.u)
             if depth + 1 > MAX_DEPTH:
                 raise SnnexportError(f"{where}: objects nested deeper than {MAX_DEPTH} levels at {name[:200]!r}")
+            obj = group[key]
             yield name, obj, depth + 1
             if isinstance(obj, h5py.Group):
                 stack.append((obj, name, depth + 1))
@@ -217,7 +218,9 @@ def open_hdf5(path: str | Path, budget: Optional[int] = None, vlen_numeric: Tupl
     with open_regular(path) as raw:
         size = os.fstat(raw.fileno()).st_size
         try:
-            f = h5py.File(raw, "r")
+            # the descriptor already checked, through the native driver (a Python file object is slow)
+            proc = f"/proc/self/fd/{raw.fileno()}"
+            f = h5py.File(proc if os.path.exists(proc) else raw, "r")
         except OSError as e:
             raise SnnexportError(f"{where}: not a readable HDF5 file ({_first_line(e)})") from None
         with f:
@@ -328,8 +331,44 @@ def read_nir(path: str | Path, budget: Optional[int] = None, check_dict=None):
         check_dict(data)
     if "type_check" in data:
         raise SnnexportError(f"{path}: graph has a 'type_check' entry, which NIR reserves")
-    data["type_check"] = True
-    return nir.dict2NIRNode(data)
+    data["type_check"] = False  # nir's own inference is quadratic; check_nir_types does the same
+    node = nir.dict2NIRNode(data)
+    if isinstance(node, nir.NIRGraph):
+        check_nir_types(node)
+    return node
+
+
+def _typed(t) -> bool:
+    return t is not None and all(v is not None for v in t.values())
+
+
+def check_nir_types(graph) -> None:
+    """What ``NIRGraph(type_check=True)`` does (``infer_types`` then ``check_types``), in linear
+    time when nothing needs inferring.
+
+    nir's ``infer_types`` rescans every edge (and rebuilds the Input dict) for every edge it
+    visits, so a graph of thousands of nodes took tens of seconds. When every node already has
+    its input and output types, every root is an Input and every leaf an Output (nothing to
+    infer or insert), it reduces to the structure check and ``check_types`` on every edge,
+    both linear. Otherwise (convolutions without an input shape, nested graphs, bare roots or
+    leaves) nir's own inference runs.
+    """
+    import nir
+
+    graph.validate_structure()
+    targets = {b for _, b in graph.edges}
+    sources = {a for a, _ in graph.edges}
+    nothing_to_infer = all(
+        _typed(node.input_type) and _typed(node.output_type) and not isinstance(node, nir.NIRGraph)
+        and (name in targets or isinstance(node, nir.Input)) and (name in sources or isinstance(node, nir.Output))
+        for name, node in graph.nodes.items()
+    )
+    if not nothing_to_infer:
+        graph.infer_types()
+    elif graph.nodes and not any(isinstance(graph.nodes[a], nir.Input) for a, _ in graph.edges):
+        graph.infer_types()  # raises nir's own "no input nodes" error
+    graph.check_types()
+    graph.__post_init__()  # input/output types of the graph from its (possibly new) Input/Output nodes
 
 
 # ----- .npy / .npz -------------------------------------------------------------------------------
