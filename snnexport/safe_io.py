@@ -132,9 +132,11 @@ def _check_dataset(dset, name: str, where: str, plan: Hdf5Plan, budget: int, vle
     shape = dset.shape
     if shape is None:  # null dataspace: no data at all
         return
+    if dt.kind != "O":  # fixed-size: checked below without h5py's (slow) vlen introspection
+        string = vlen = None
+    else:
+        string, vlen = h5py.check_string_dtype(dt), h5py.check_vlen_dtype(dt)
     count = math.prod(int(s) for s in shape)
-    string = h5py.check_string_dtype(dt)
-    vlen = h5py.check_vlen_dtype(dt)
     if string is not None and string.length is None:
         plan.vlen_elements += count  # sized while reading (see _read_vlen)
         return
@@ -254,9 +256,8 @@ class BudgetReader:
         self.left = budget // READ_OVERHEAD - plan.fixed_bytes
 
     def read(self, dset, name: str = "") -> Any:
-        import h5py
-
-        if h5py.check_string_dtype(dset.dtype) is not None or h5py.check_vlen_dtype(dset.dtype) is not None:
+        dt = dset.dtype  # h5py rebuilds it on every access
+        if dt.kind == "O":  # variable-length strings or sequences
             return self._read_vlen(dset, name or dset.name)
         return dset[()]
 
