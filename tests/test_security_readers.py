@@ -91,6 +91,11 @@ def hostile_nir(d: Path, case: str) -> Path:
         _replace_weight(p, lambda g, k: g.create_dataset(k, shape=(3,), dtype=h5py.vlen_dtype(np.float64)))
     elif case == "compound":
         _replace_weight(p, lambda g, k: g.create_dataset(k, shape=(3,), dtype=np.dtype([("a", "f8"), ("b", "i4")])))
+    elif case == "deep_nesting":
+        with h5py.File(p, "r+") as f:
+            g = f["node/nodes/a"].create_group("metadata")
+            for i in range(70):
+                g = g.create_group(f"d{i}")
     elif case == "hard_link_alias":
         _replace_weight(p, lambda g, k: g.__setitem__(k, g.file["node/nodes/lif/tau"]))
     else:
@@ -102,7 +107,7 @@ HOSTILE_NIR = {
     "external_storage": "external file", "external_link": "external link", "soft_link": "soft link",
     "virtual": "virtual dataset", "fill_value_bomb": "never-written", "huge_shape": "never-written",
     "gzip_bomb": "memory budget", "vlen_numbers": "variable-length", "compound": "dtype",
-    "hard_link_alias": "second link",
+    "hard_link_alias": "second link", "deep_nesting": "nested deeper",
 }
 
 WITHIN_DEFAULT_BUDGET = {"gzip_bomb"}  # refused for its size only under --max-memory 512M
@@ -152,6 +157,31 @@ def test_external_storage_really_points_at_the_secret(base, tmp_path):
             assert f["node/nodes/a/weight"][()].tobytes() == SECRET[:72]
     finally:
         os.chdir(cwd)
+
+
+def test_shd_reader_has_the_same_checks(base, tmp_path):
+    from models.data import shd
+
+    path = tmp_path / "shd.h5"
+    with h5py.File(path, "w") as f:
+        g = f.create_group("spikes")
+        g.create_dataset("times", (1,), dtype=h5py.vlen_dtype(np.float32))[0] = np.array([0.1], np.float32)
+        g.create_dataset("units", (1,), dtype=h5py.vlen_dtype(np.uint16))[0] = np.array([3], np.uint16)
+        f.create_dataset("labels", shape=(9,), dtype="f8", external=[(str(base / "secret.bin"), 0, 72)])
+    with pytest.raises(ValueError, match="external file"):
+        shd.load_shd_hdf5(path, steps=4, channels=2)
+    with h5py.File(path, "r+") as f:
+        del f["labels"]
+        f.create_dataset("labels", data=np.array([1], np.uint16))
+        f["spikes"].create_dataset("extra", shape=(10**6, 10**6), dtype="f8", chunks=(1000, 1000), fillvalue=2.0)
+    with pytest.raises(ValueError, match="never-written"):
+        shd.load_shd_hdf5(path, steps=4, channels=2)
+    with h5py.File(path, "r+") as f:
+        del f["spikes/extra"]
+    x, y = shd.load_shd_hdf5(path, steps=4, channels=2)
+    assert x.sum() == 1 and list(y) == [1]
+    with pytest.raises(ValueError, match="memory budget"):
+        shd.load_shd_hdf5(path, steps=10**6, channels=1000, budget=64 << 20)
 
 
 def test_nonregular_files_refused_without_hanging(base, tmp_path, capsys):
