@@ -267,13 +267,14 @@ class BudgetReader:
             raise SnnexportError(f"{self.where}: variable-length data up to {name!r} exceeds the memory budget; refused")
 
     def _read_vlen(self, dset, name: str) -> Any:
-        # One element is one heap object, at most the file's size; read blocks that fit the
-        # remaining budget even if every element points at the largest possible object.
+        # One element is one heap object, at most the file's size (checked against the budget).
+        # Blocks are sized so that even if every element pointed at the largest possible object
+        # they would fit what is left; a single row is always allowed (at most a few file sizes
+        # at once), and what was really read is charged after each block.
         shape = dset.shape
         if shape == ():
-            self._charge(self.plan.file_size, name)
             value = dset[()]
-            self._charge(_vlen_nbytes(value) - self.plan.file_size, name)
+            self._charge(_vlen_nbytes(value), name)
             return value
         out = np.empty(shape, dtype=object)
         if out.size == 0:
@@ -283,11 +284,9 @@ class BudgetReader:
         start = 0
         while start < shape[0]:
             rows = min(shape[0] - start, max(1, self.left // max(1, worst_row)))
-            self._charge(worst_row * rows, name)
             block = dset[start:start + rows]
             out[start:start + rows] = block
-            actual = sum(_vlen_nbytes(v) for v in np.asarray(block, dtype=object).reshape(-1))
-            self._charge(actual - worst_row * rows, name)
+            self._charge(sum(_vlen_nbytes(v) for v in np.asarray(block, dtype=object).reshape(-1)), name)
             start += rows
         return out
 
