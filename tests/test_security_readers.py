@@ -445,3 +445,44 @@ def test_two_thousand_node_chain_inspects(tmp_path, capsys):
     assert len(info["nodes"]) == len(graph.nodes) == 2022
     assert len(info["recurrent_edges"]) == 20
     assert [n["name"] for n in info["nodes"]][:3] == ["input", "n0", "n1"]
+
+
+def test_graph_checks_do_constant_passes_whatever_the_size(tmp_path, monkeypatch):
+    """Op counts instead of timings: validation walks the adjacency a fixed number of times
+    (not once per node or per recurrent loop), and reading a fully typed graph never runs
+    nir's quadratic type inference."""
+    import snnexport.graph as graph_mod
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from bench_graph_reading import chain_graph
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    calls = {"outgoing": 0, "input_names": 0}
+    for fn in list(calls):
+        original = getattr(graph_mod, fn)
+
+        def counted(*a, _fn=fn, _orig=original, **k):
+            calls[_fn] += 1
+            return _orig(*a, **k)
+        monkeypatch.setattr(graph_mod, fn, counted)
+    per_size = []
+    for n in (200, 800):
+        for k in calls:
+            calls[k] = 0
+        graph_mod.validate_graph(chain_graph(n))
+        per_size.append(dict(calls))
+    assert per_size[0] == per_size[1], per_size  # 2 vs 8 recurrent loops, 4x the nodes: same passes
+    assert per_size[0]["outgoing"] <= 3
+
+    def no_inference(self):
+        raise AssertionError("nir infer_types ran on a fully typed graph")
+
+    path = tmp_path / "typed.nir"
+    small = chain_graph(50)
+    nir.write(str(path), small, compression=None)
+    monkeypatch.setattr(nir.NIRGraph, "infer_types", no_inference)
+    back = graph_mod.read_graph(path)
+    assert set(back.nodes) == set(small.nodes) and sorted(back.edges) == sorted(small.edges)
+    assert all(np.array_equal(back.nodes[n].output_type["output"], small.nodes[n].output_type["output"])
+               for n in small.nodes)
