@@ -390,7 +390,7 @@ def _npy_header(f, where: str) -> Tuple[tuple, bool, np.dtype]:
             shape, fortran, dtype = npf._read_array_header(f, version, max_header_size=10000)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, EOFError, SyntaxError) as e:
+    except Exception as e:  # noqa: BLE001 - numpy's header parser raises ValueError, SyntaxError, TokenError...
         raise SnnexportError(f"{where}: malformed .npy header ({_first_line(e)})") from None
     dtype = np.dtype(dtype)
     if dtype.hasobject:
@@ -451,7 +451,7 @@ def load_array_file(path: str | Path, budget: Optional[int] = None, check_header
 def _load_npz(f, where: str, size: int, limit: int, check_header=None) -> np.ndarray:
     try:
         zf = zipfile.ZipFile(f)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+    except Exception as e:  # noqa: BLE001 - any damage to the zip directory
         raise SnnexportError(f"{where}: damaged .npz archive ({_first_line(e)})") from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
@@ -484,5 +484,5 @@ def _load_npz(f, where: str, size: int, limit: int, check_header=None) -> np.nda
                 return _read_npy_body(m, member, shape, fortran, dtype)
         except SnnexportError:
             raise
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as e:
+        except Exception as e:  # noqa: BLE001 - zipfile/zlib raise BadZipFile, zlib.error, NotImplementedError...
             raise SnnexportError(f"{member}: damaged .npz entry ({_first_line(e)})") from None

@@ -486,3 +486,38 @@ def test_graph_checks_do_constant_passes_whatever_the_size(tmp_path, monkeypatch
     assert set(back.nodes) == set(small.nodes) and sorted(back.edges) == sorted(small.edges)
     assert all(np.array_equal(back.nodes[n].output_type["output"], small.nodes[n].output_type["output"])
                for n in small.nodes)
+
+
+def test_damaged_array_files_give_one_line_errors(tmp_path):
+    """Truncated or bit-flipped .npy/.npz: SnnexportError (exit 2) every time, never zlib,
+    tokenizer or zipfile exceptions (exit 3)."""
+    import io
+    import random
+
+    from snnexport.errors import SnnexportError
+    from snnexport.safe_io import load_array_file
+
+    rng = random.Random(0)
+    x = np.arange(60, dtype=np.float64).reshape(5, 4, 3)
+    blobs = []
+    for save in (lambda f: np.save(f, x), lambda f: np.savez_compressed(f, x=x), lambda f: np.savez(f, x=x, y=x)):
+        b = io.BytesIO()
+        save(b)
+        blobs.append(b.getvalue())
+    path = tmp_path / "damaged.npy"
+    outcomes = {"refused": 0, "read": 0}
+    for _ in range(400):
+        raw = bytearray(rng.choice(blobs))
+        if rng.random() < 0.5:
+            raw = raw[:rng.randrange(len(raw))]
+        else:
+            for _ in range(rng.randint(1, 6)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+        path.write_bytes(bytes(raw))
+        try:
+            load_array_file(path, budget=1 << 30)
+            outcomes["read"] += 1  # a flip inside the data or padding leaves a valid file
+        except SnnexportError as e:
+            assert str(path) in str(e) and "\n" not in str(e)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100, outcomes
