@@ -185,7 +185,9 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
     from .resources import parse_size
     from .verify import default_sims, run_verify
     from .verify_output import print_report, save_results
+    from .resources import set_budget
 
+    set_budget(parse_size(max_memory))  # readers check declared sizes against it before loading
     graph, loaded = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     x = make_input(graph, steps, batch, seed, rate, input_path, tdtype)
@@ -247,6 +249,10 @@ def main(argv: Optional[List[str]] = None) -> Any:
         if os.environ.get("SNNEXPORT_DEBUG"):
             raise
         _fail(*_unexpected(e))
+    finally:
+        from .resources import set_budget
+
+        set_budget(None)  # --max-memory holds for one run, not for later library calls
 
 
 def _unexpected(e: Exception) -> tuple:

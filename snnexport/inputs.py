@@ -2,7 +2,7 @@
 
 Convention: always **time-major** ``[T, B, *input_shape]`` (``T`` steps, ``B`` samples),
 whatever layout the source model itself uses. Files: ``.npy``, or ``.npz`` holding one
-array (or one named ``x``). Without a file: Bernoulli(``rate``) spikes for graphs whose
+array (or one named ``x``), recognised by content (any suffix, any byte order). Without a file: Bernoulli(``rate``) spikes for graphs whose
 ``input_kind`` is ``spikes``, standard-normal currents for ``analog``.
 """
 
@@ -19,41 +19,33 @@ from .errors import SnnexportError
 from .extension import graph_ext
 
 
-def load_array(path: str | Path) -> np.ndarray:
-    path = Path(path)
-    if not path.exists():
-        raise SnnexportError(f"{path}: no such file")
-    try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                keys = list(z.keys())
-                if not keys:
-                    raise SnnexportError(f"{path}: .npz archive holds no array")
-                key = "x" if "x" in keys else keys[0]
-                if len(keys) > 1 and "x" not in keys:
-                    raise SnnexportError(f"{path}: .npz holds several arrays ({', '.join(keys)}); name the input 'x'")
-                return np.asarray(z[key])
-        return np.load(path, allow_pickle=False)
-    except SnnexportError:
-        raise
-    except ValueError as e:
-        raise SnnexportError(f"{path}: not a plain numeric .npy/.npz array ({str(e).splitlines()[0]})") from None
-    except (OSError, EOFError) as e:
-        raise SnnexportError(f"{path}: unreadable array file ({str(e).splitlines()[0] or type(e).__name__})") from None
+def load_array(path: str | Path, graph: Optional[nir.NIRGraph] = None) -> np.ndarray:
+    """The input array of a .npy/.npz file (kind sniffed from the content, whatever the suffix),
+    checked against the memory budget, and the shape ``graph`` expects, before allocation
+    (see :mod:`snnexport.safe_io`)."""
+    from .safe_io import load_array_file
+
+    check = None if graph is None else (lambda shape, dtype: check_input_header(shape, dtype, graph, str(path)))
+    return load_array_file(path, check_header=check)
+
+
+def check_input_header(shape: tuple, dtype: np.dtype, graph: nir.NIRGraph, where: str) -> None:
+    """Shape and dtype checks of an input, before its data is read."""
+    want = tuple(graph_ext(graph).input_shape)
+    if dtype.kind not in "fiub":
+        raise SnnexportError(f"{where}: input dtype {dtype} is not numeric")
+    if len(shape) != 2 + len(want):
+        raise SnnexportError(
+            f"{where}: input has rank {len(shape)} (shape {tuple(shape)}); expected time-major [T, B, {', '.join(map(str, want))}]"
+        )
+    if want and tuple(shape[2:]) != want:
+        raise SnnexportError(f"{where}: per-sample input shape {tuple(shape[2:])} differs from the model's {want}")
+    if shape[0] < 1 or shape[1] < 1:
+        raise SnnexportError(f"{where}: input has no time steps or no samples (shape {tuple(shape)})")
 
 
 def check_input(arr: np.ndarray, graph: nir.NIRGraph, where: str) -> np.ndarray:
-    shape = tuple(graph_ext(graph).input_shape)
-    if arr.dtype.kind not in "fiub":
-        raise SnnexportError(f"{where}: input dtype {arr.dtype} is not numeric")
-    if arr.ndim != 2 + len(shape):
-        raise SnnexportError(
-            f"{where}: input has rank {arr.ndim} (shape {arr.shape}); expected time-major [T, B, {', '.join(map(str, shape))}]"
-        )
-    if shape and tuple(arr.shape[2:]) != shape:
-        raise SnnexportError(f"{where}: per-sample input shape {tuple(arr.shape[2:])} differs from the model's {shape}")
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise SnnexportError(f"{where}: input has no time steps or no samples (shape {arr.shape})")
+    check_input_header(arr.shape, arr.dtype, graph, where)
     if not np.all(np.isfinite(arr.astype(np.float64, copy=False))):
         raise SnnexportError(f"{where}: input contains NaN or infinite values")
     return arr
@@ -63,7 +55,7 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
                rate: float = 0.2, path: Optional[str] = None, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The verify/report input, time-major ``[T, B, *input_shape]`` in ``dtype``."""
     if path is not None:
-        arr = check_input(load_array(path), graph, str(path))
+        arr = check_input(load_array(path, graph), graph, str(path))
         return torch.from_numpy(np.ascontiguousarray(arr)).to(dtype)
     ext = graph_ext(graph)
     steps = int(steps or ext.default_steps)
@@ -72,10 +64,10 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
     if not 0.0 <= rate <= 1.0:
         raise SnnexportError(f"--rate must lie in [0, 1], got {rate}")
     shape = (steps, batch, *ext.input_shape)
-    from .resources import default_budget
+    from .resources import current_budget
 
     nbytes = float(np.prod(np.asarray(shape, dtype=np.float64))) * 8
-    if nbytes > default_budget():
+    if nbytes > current_budget():
         raise SnnexportError(f"input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the memory budget; "
                              f"lower --steps/--batch")
     g = torch.Generator().manual_seed(int(seed))

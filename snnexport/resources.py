@@ -36,6 +36,19 @@ def default_budget() -> int:
 MIN_BARE_BYTES = 1 << 20
 _SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
+_budget: Optional[int] = None  # set from --max-memory for the whole command
+
+
+def set_budget(nbytes: Optional[int]) -> None:
+    """Make ``nbytes`` (``--max-memory``; None = default) the budget of every reader of this run."""
+    global _budget
+    _budget = None if nbytes is None else int(nbytes)
+
+
+def current_budget() -> int:
+    """The memory budget readers check declared sizes against: ``--max-memory`` or half the RAM."""
+    return _budget if _budget is not None else default_budget()
+
 
 def parse_size(text: Optional[str]) -> Optional[int]:
     """'4G', '512M', '1.5GiB', '2000000' -> bytes; refuses inf, nan, 0, negatives and tiny budgets."""

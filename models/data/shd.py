@@ -144,28 +144,39 @@ def load_shd_hdf5(
     n_units: int = SHD_UNITS,
     binary: bool = True,
     limit: Optional[int] = None,
+    budget: Optional[int] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """Read a real SHD file (``shd_train.h5`` / ``shd_test.h5``) into dense bins.
 
     Returns ``(spikes [N, steps, channels], labels int64 [N])``; ``limit`` reads only the
-    first samples. Raises ``ValueError`` on a file without the SHD layout.
+    first samples. The file is checked like every HDF5 input (no external storage, links or
+    virtual datasets, declared sizes within ``budget`` bytes, default the memory budget) before
+    any data is read. Raises ``ValueError`` on a file without the SHD layout or that fails a check.
     """
-    import h5py
+    from snnexport.errors import SnnexportError
+    from snnexport.safe_io import open_hdf5
 
     path = Path(path)
-    with h5py.File(path, "r") as f:
-        for key in ("spikes/times", "spikes/units", "labels"):
-            if key not in f:
-                raise ValueError(f"{path}: not an SHD file (no {key!r})")
-        times, units, labels = f["spikes/times"], f["spikes/units"], f["labels"]
-        n = len(labels)
-        if len(times) != n or len(units) != n:
-            raise ValueError(f"{path}: {len(times)} time arrays, {len(units)} unit arrays, {n} labels")
-        if limit is not None:
-            n = min(n, int(limit))
-        dtype = np.uint8 if binary else np.uint16
-        out = np.zeros((n, steps, channels), dtype=dtype)
-        for i in range(n):
-            out[i] = bin_spikes(times[i], units[i], steps, channels, max_time, n_units, binary)
-        y = np.asarray(labels[:n], dtype=np.int64)
+    try:
+        with open_hdf5(path, budget, vlen_numeric=("spikes/times", "spikes/units")) as (f, reader):
+            for key in ("spikes/times", "spikes/units", "labels"):
+                if key not in f:
+                    raise ValueError(f"{path}: not an SHD file (no {key!r})")
+            times, units, labels = f["spikes/times"], f["spikes/units"], f["labels"]
+            n = len(labels)
+            if len(times) != n or len(units) != n:
+                raise ValueError(f"{path}: {len(times)} time arrays, {len(units)} unit arrays, {n} labels")
+            if limit is not None:
+                n = min(n, int(limit))
+            dtype = np.uint8 if binary else np.uint16
+            need = n * steps * channels * np.dtype(dtype).itemsize
+            if need > reader.left:
+                raise ValueError(f"{path}: {n} samples of [{steps}, {channels}] need {need} bytes, more than the "
+                                 f"memory budget allows")
+            out = np.zeros((n, steps, channels), dtype=dtype)
+            for i in range(n):  # one sample's events (one heap object each) at a time
+                out[i] = bin_spikes(times[i], units[i], steps, channels, max_time, n_units, binary)
+            y = np.asarray(labels[:n], dtype=np.int64)
+    except SnnexportError as e:
+        raise ValueError(str(e)) from None
     return out, y

@@ -58,6 +58,7 @@ from ..extension import NeuronExt, neuron_ext
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule, _plain_ext
 from .reference.runner import Program, compile_graph, simulate
+from .snntorch_sim import _key as _module_key
 
 ADAPT_GE = ("ge compare: Norse fires on v - v_th > 0; v_th = nextafter(theta, -inf) (exactly v >= theta), "
             "a subtract reset subtracts theta itself")
@@ -303,7 +304,9 @@ class NorseNetwork(nn.Module):
         super().__init__()
         self.program: Program = compile_graph(graph, dtype, rules=NORSE_RULES)
         self.neurons: Dict[str, NorseNeuron] = {n: p["neuron"] for n, p in self.program.params.items() if "neuron" in p}
-        self.modules_by_node = nn.ModuleDict({n.replace(".", "_"): m for n, m in self.neurons.items()})
+        self.modules_by_node = nn.ModuleDict()
+        for n, m in self.neurons.items():  # keys made safe for torch (node names may be `forward`, `a.b`)
+            self.modules_by_node[_module_key(n, self.modules_by_node)] = m
 
     @property
     def adapters(self) -> List[str]:

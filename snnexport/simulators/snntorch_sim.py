@@ -371,10 +371,12 @@ for _t in ("LI", "CubaLI"):
 
 # ----------------------------------------------------------------------------- network
 
-def _key(name: str, taken) -> str:
+def _key(name: str, taken: nn.ModuleDict) -> str:
+    """A ModuleDict key for a node name: torch refuses dots, empty names and anything that is
+    already an attribute (``forward``, ``training``, ``__class__``), so such names get a suffix."""
     base = name.replace(".", "_") or "node"
     key, i = base, 1
-    while key in taken:
+    while key in taken or hasattr(taken, key):
         key, i = f"{base}_{i}", i + 1
     return key
 

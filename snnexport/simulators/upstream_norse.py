@@ -28,7 +28,7 @@ import torch
 
 from ..errors import SnnexportError
 from ..extension import graph_ext
-from ..graph import output_names, plain_view
+from ..graph import output_names
 from .base import SimResult, register_simulator
 
 _SPIKING = ("LIF", "IF", "CubaLIF")
@@ -72,7 +72,9 @@ def run_norse_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype,
     import norse.torch as nt
 
     dt = float(graph_ext(graph).dt)
-    plain = plain_view(graph)
+    from .upstream_snntorch import importable_view  # names torch accepts as submodules
+
+    plain, upstream_name = importable_view(graph)
     try:  # ignore_warnings: the ignored parameters are listed in the note instead of logged
         module = nt.from_nir(plain, ignore_warnings=True, dt=dt)
     except Exception as e:  # upstream raises anything; report it as one line
@@ -84,7 +86,7 @@ def run_norse_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype,
     for name, node in graph.nodes.items():
         if type(node).__name__ not in _SPIKING:
             continue
-        mod = subs.get(_sanitize(name))
+        mod = subs.get(_sanitize(upstream_name[name]))
         if mod is None:
             continue
         records[name] = []

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import nir
 import torch
@@ -42,9 +42,40 @@ def _sanitize(name: str) -> str:
     return "nir_node_" + name if keyword.iskeyword(name) else name
 
 
-def import_upstream(graph: nir.NIRGraph) -> torch.nn.Module:
-    """``snntorch.import_from_nir`` on the plain view of ``graph`` (its prints silenced)."""
+def importable_view(graph: nir.NIRGraph) -> tuple:
+    """``(plain view, {node name: name the upstream importer sees})``.
+
+    Upstream importers turn node names into torch submodule attributes, which fails for names
+    like ``forward``, ``__class__`` or ``a.b``; those nodes are renamed ``node_<i>`` in the copy
+    handed to the importer only (results are reported under the user's names)."""
+    import keyword
+
     plain = plain_view(graph)
+    taken = set(plain.nodes)
+
+    def safe(n: str) -> bool:
+        return (n.isidentifier() and not keyword.iskeyword(n) and not n.startswith("_")
+                and not hasattr(torch.nn.ModuleDict, n) and not n.startswith("nir_node_"))
+
+    names: Dict[str, str] = {}
+    i = 0
+    for n in plain.nodes:
+        if safe(n):
+            names[n] = n
+            continue
+        while f"node_{i}" in taken:
+            i += 1
+        names[n] = f"node_{i}"
+        taken.add(names[n])
+    if any(a != b for a, b in names.items()):
+        plain.nodes = {names[n]: node for n, node in plain.nodes.items()}
+        plain.edges = [(names[a], names[b]) for a, b in plain.edges]
+    return plain, names
+
+
+def import_upstream(graph: nir.NIRGraph, plain: Optional[nir.NIRGraph] = None) -> torch.nn.Module:
+    """``snntorch.import_from_nir`` on the plain view of ``graph`` (its prints silenced)."""
+    plain = plain if plain is not None else importable_view(graph)[0]
     try:
         from snntorch.import_nir import import_from_nir  # not re-exported by snntorch 1.0.0's __init__
 
@@ -63,7 +94,8 @@ def _reset(net: torch.nn.Module) -> None:
 
 @register_simulator("snntorch-upstream", role="upstream")
 def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
-    net = import_upstream(graph)
+    plain, upstream_name = importable_view(graph)
+    net = import_upstream(graph, plain)
     try:
         net = net.to(dtype)
     except Exception as e:  # noqa: BLE001
@@ -75,9 +107,9 @@ def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: 
     for name, node in graph.nodes.items():
         if type(node).__name__ not in SPIKING:
             continue
-        mod = modules.get(_sanitize(name))
+        mod = modules.get(_sanitize(upstream_name[name]))
         if mod is None:  # e.g. inside an RNN subgraph: look for a module whose path ends with the name
-            hits = [m for p, m in modules.items() if p.split(".")[-1] == _sanitize(name)]
+            hits = [m for p, m in modules.items() if p.split(".")[-1] == _sanitize(upstream_name[name])]
             mod = hits[0] if len(hits) == 1 else None
         if mod is None:
             continue
