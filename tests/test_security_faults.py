@@ -302,7 +302,7 @@ def test_onnx_default_steps_not_a_number(capsys, tmp_path):
     p = tmp_path / "g.nir"
     nir.write(str(p), g)
     code, _, err = run_cli(["export-onnx", p, "-o", tmp_path / "x.onnx"], capsys)
-    one_line_error(code, err, "default_steps", "--steps")
+    one_line_error(code, err, "default_steps")  # refused when the graph is read
     assert listing(tmp_path) == ["g.nir"]
 
 
