@@ -84,10 +84,12 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
 
 
 def _cast_floats(out: Any, dtype: torch.dtype) -> Any:
+    """A neuron's tensor outputs in the run dtype (framework state tuples left as they are)."""
     if isinstance(out, torch.Tensor):
         return out.to(dtype) if out.is_floating_point() and out.dtype != dtype else out
-    if isinstance(out, tuple):
-        return tuple(_cast_floats(o, dtype) for o in out)
+    if type(out) is tuple:
+        return tuple(o.to(dtype) if isinstance(o, torch.Tensor) and o.is_floating_point() and o.dtype != dtype else o
+                     for o in out)
     return out
 
 

@@ -454,6 +454,8 @@ class Converter:
             self._refuse(name, src)
 
     def _refuse(self, name: str, src: Value):
+        if _caller_encoder():  # inside spikegen.rate & co: name the call the user wrote
+            self._refuse_random(name, src)
         where = ", ".join(src.terms) or "the model input"
         if name in _COMPARE:
             raise UnsupportedModuleError(
@@ -849,7 +851,12 @@ def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
             raise _layout_error(first, opts) from None
         try:
             graph = _trace(model, replace(opts, input_layout="step"))
-        except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError):
+        except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as second:
+            # the first error is the clearer one unless it was only about the layout
+            layout_only = not isinstance(first, SnnexportError) or "input layout" in str(first) \
+                or "--input-layout" in str(first)
+            if layout_only and isinstance(second, SnnexportError):
+                raise second from None
             raise _layout_error(first, opts) from None
     _dry_run(model, graph, opts)
     return graph

@@ -189,7 +189,7 @@ def max_pool2d_nodes(where: str, in_shape, out_shape, kernel, stride, padding, d
 
 @register_layer(nn.MaxPool2d)
 def maxpool2d(m: nn.MaxPool2d, ctx):
-    return max_pool2d_nodes(ctx.path, ctx.in_shape, ctx.out_shape, m.kernel_size, m.stride, m.padding, m.dilation,
+    return max_pool2d_nodes(f"module {ctx.path!r}", ctx.in_shape, ctx.out_shape, m.kernel_size, m.stride, m.padding, m.dilation,
                             m.ceil_mode, m.return_indices, ctx.input_bound())
 
 
