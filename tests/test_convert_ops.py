@@ -436,3 +436,50 @@ def test_partly_written_buffer_is_refused_not_dropped():
 
     with pytest.raises(SnnexportError, match="write every step"):
         convert(Partial().eval(), input_shape=[4], input_layout="TB")
+
+
+# ----------------------------------------------------------------------------- the README path
+
+def csnn(channels=4):
+    """An snnTorch tutorial-6 CSNN (Conv2d -> MaxPool2d -> Leaky), rebuilt by snnexport.save's arch."""
+    import snntorch as snn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, channels, 3), nn.MaxPool2d(2), snn.Leaky(beta=0.5, init_hidden=True),
+                        nn.Flatten(), nn.Linear(channels * 4 * 4, 3), snn.Leaky(beta=0.5, init_hidden=True, output=True))
+    with torch.no_grad():
+        net[0].weight.mul_(2)
+        net[4].weight.mul_(4)
+    return net.eval()
+
+
+def static_repeat():
+    torch.manual_seed(5)
+    return StaticRepeat().eval()
+
+
+def test_cli_save_convert_inspect_verify(tmp_path, capsys):
+    import json
+
+    import snnexport
+    from tests.helpers import run_cli
+
+    for name, factory, info in (("csnn", csnn, dict(input_shape=[1, 10, 10], input_kind="analog", steps=6)),
+                                ("static", static_repeat, dict(input_shape=[6], input_kind="analog"))):
+        p = tmp_path / f"{name}.pt"
+        snnexport.save(factory(), p, arch=f"tests.test_convert_ops:{factory.__name__}", **info)
+        code, _, err = run_cli(["convert", p], capsys)
+        assert code == 0, err
+        code, out, _ = run_cli(["inspect", tmp_path / f"{name}.nir", "--json"], capsys)
+        desc = json.loads(out)
+        if name == "csnn":
+            assert any(n["metadata"].get("op") == "max_pool2d" for n in desc["nodes"])
+            assert any("max pooling" in w for w in desc["plain_nir_warnings"])
+        else:
+            assert desc["metadata"]["input_layout"] == "static"
+        for dtype in ("float64", "float32"):
+            code, out, err = run_cli(["verify", p, "--dtype", dtype, "--no-upstream", "--json"], capsys)
+            rep = json.loads(out)
+            assert code == 0 and rep["identical"], (name, dtype, out[-2000:], err)
+            assert {r["name"] for r in rep["participants"]} >= {"source", "reference", "snntorch", "norse", "onnxruntime"}
+            assert all(r["mismatches"] == 0 for r in rep["participants"])
