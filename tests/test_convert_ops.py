@@ -483,3 +483,46 @@ def test_cli_save_convert_inspect_verify(tmp_path, capsys):
             assert code == 0 and rep["identical"], (name, dtype, out[-2000:], err)
             assert {r["name"] for r in rep["participants"]} >= {"source", "reference", "snntorch", "norse", "onnxruntime"}
             assert all(r["mismatches"] == 0 for r in rep["participants"])
+
+
+def test_norse_convnet_loop_with_functional_maxpool_and_scale():
+    """Norse's MNIST ConvNet example: cells stepped over x[ts], F.max_pool2d of spikes, 10 * conv."""
+    from norse.torch import LICell, LIFCell
+
+    class ConvNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 4, 3)
+            self.conv2 = nn.Conv2d(4, 6, 3)
+            self.fc1 = nn.Linear(6 * 1 * 1, 3)
+            self.lif0, self.lif1, self.lif2 = LIFCell(), LIFCell(), LIFCell()
+            self.out = LICell()
+
+        def forward(self, x):
+            seq_length, batch_size = x.shape[:2]
+            s0 = s1 = s2 = so = None
+            voltages = torch.zeros(seq_length, batch_size, 3, device=x.device, dtype=x.dtype)
+            for ts in range(seq_length):
+                z = self.conv1(x[ts, :])
+                z, s0 = self.lif0(z, s0)
+                z = torch.nn.functional.max_pool2d(z, 2, 2)
+                z = 10 * self.conv2(z)
+                z, s1 = self.lif1(z, s1)
+                z = torch.nn.functional.max_pool2d(z, 2, 2)
+                z = z.view(-1, 6)
+                z = self.fc1(z)
+                z, s2 = self.lif2(z, s2)
+                v, so = self.out(torch.nn.functional.relu(z), so)
+                voltages[ts, :, :] = v
+            return voltages
+
+    torch.manual_seed(9)
+    model = ConvNet().eval()
+    with torch.no_grad():
+        model.conv1.weight.mul_(30)
+        model.fc1.weight.mul_(30)
+    g = convert(model, input_shape=[1, 10, 10], input_kind="analog")
+    t = types(g)
+    assert graph_ext(g).input_layout == "TB"  # Norse cells suggest "step"; the loop over x[ts] says TB
+    assert sorted(v for v in t.values() if v in ("SumPool2d", "Scale")) == ["Scale", "SumPool2d", "SumPool2d"]
+    verify_everywhere(model, g, steps=8)

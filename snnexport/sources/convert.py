@@ -818,7 +818,7 @@ class ConvertOptions:
     framework_version: str = ""
     fold_batchnorm: bool = True
     extra: Dict[str, Any] = field(default_factory=dict)
-    layout_guessed: bool = False  # TB was a guess: a model that takes one step per call is retried as "step"
+    layout_guessed: bool = False  # not given: a model that fails to trace is retried with step <-> TB
 
 
 def sample_input(opts: ConvertOptions, steps: int = 3, batch: int = 2, dtype=torch.float32) -> torch.Tensor:
@@ -837,9 +837,10 @@ def to_source_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
 def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
     """Convert an eval-mode model; see the module docstring for how.
 
-    When the input layout was only guessed (``TB``: no ``input_layout`` saved, none given, no
-    framework default) and the model cannot run on a ``[T, B, ...]`` sample, it is traced
-    again with one step ``[B, ...]`` per call (and a static frame, if forward repeats it).
+    When the input layout was only guessed (no ``input_layout`` saved or given: the
+    framework's default, else ``TB``) and the model cannot be traced with it, it is traced
+    again with the other kind: one step ``[B, ...]`` per call (a static frame, if forward
+    repeats it) instead of ``[T, B, ...]``, or the reverse.
     The converted graph is then run once the way ``verify`` runs the source model, so that a
     wrong layout fails here, naming the layout, and not later in verify."""
     from dataclasses import replace
@@ -847,16 +848,17 @@ def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
     try:
         graph = _trace(model, opts)
     except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as first:
-        if not opts.layout_guessed or opts.input_layout == "step":
+        if not opts.layout_guessed or opts.input_layout not in ("TB", "step"):
             raise _layout_error(first, opts) from None
+        other = replace(opts, input_layout="step" if opts.input_layout == "TB" else "TB")
         try:
-            graph = _trace(model, replace(opts, input_layout="step"))
+            graph = _trace(model, other)
         except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as second:
             # the first error is the clearer one unless it was only about the layout
-            layout_only = not isinstance(first, SnnexportError) or "input layout" in str(first) \
-                or "--input-layout" in str(first)
-            if layout_only and isinstance(second, SnnexportError):
-                raise second from None
+            first_is_layout = "input layout" in str(first) or "--input-layout" in str(first)
+            second_is_layout = "input layout" in str(second) or "--input-layout" in str(second)
+            if first_is_layout and not second_is_layout:
+                raise _layout_error(second, other) from None
             raise _layout_error(first, opts) from None
     _dry_run(model, graph, opts)
     return graph
