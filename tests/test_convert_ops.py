@@ -526,3 +526,42 @@ def test_norse_convnet_loop_with_functional_maxpool_and_scale():
     assert graph_ext(g).input_layout == "TB"  # Norse cells suggest "step"; the loop over x[ts] says TB
     assert sorted(v for v in t.values() if v in ("SumPool2d", "Scale")) == ["Scale", "SumPool2d", "SumPool2d"]
     verify_everywhere(model, g, steps=8)
+
+
+NUM_STEPS = 7  # snnTorch tutorial 5 keeps num_steps in a global
+
+
+def test_snntorch_tutorial5_static_input_loop_in_forward():
+    """snnTorch tutorial 5: forward loops num_steps times over the same x (net(data.view(B, -1)))."""
+    import snntorch as snn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(12, 10)
+            self.lif1 = snn.Leaky(beta=0.95)
+            self.fc2 = nn.Linear(10, 4)
+            self.lif2 = snn.Leaky(beta=0.95)
+
+        def forward(self, x):
+            mem1 = self.lif1.init_leaky()
+            mem2 = self.lif2.init_leaky()
+            spk2_rec, mem2_rec = [], []
+            for step in range(NUM_STEPS):
+                cur1 = self.fc1(x)
+                spk1, mem1 = self.lif1(cur1, mem1)
+                cur2 = self.fc2(spk1)
+                spk2, mem2 = self.lif2(cur2, mem2)
+                spk2_rec.append(spk2)
+                mem2_rec.append(mem2)
+            return torch.stack(spk2_rec, dim=0), torch.stack(mem2_rec, dim=0)
+
+    torch.manual_seed(10)
+    net = Net().eval()
+    with torch.no_grad():
+        net.fc1.weight.mul_(2)
+        net.fc2.weight.mul_(3)
+    g = convert(net, input_shape=[12], input_kind="analog")
+    ext = graph_ext(g)
+    assert ext.input_layout == "static" and ext.default_steps == NUM_STEPS
+    verify_everywhere(net, g, batch=4)
