@@ -237,23 +237,30 @@ def test_maxpool_refusals_are_one_line():
 class StaticRepeat(nn.Module):
     """The image encoded inside forward: x.unsqueeze(0).repeat(T, 1, ...), spikes summed / T."""
 
-    def __init__(self, steps=5):
+    def __init__(self, steps=5, expand=False):
         super().__init__()
-        self.steps = steps
+        self.steps, self.expand = steps, expand
         self.fc1, self.lif1 = nn.Linear(6, 8), UserLIF(0.8, 0.5)
         self.fc2, self.lif2 = nn.Linear(8, 3), UserLIF(0.7, 0.3)
 
     def forward(self, x):
+        if self.expand:  # x.expand(T, ...) and an in-place running sum from a zeros buffer
+            xs = x.expand(self.steps, *x.shape)
+            acc = torch.zeros(x.shape[0], 3, dtype=x.dtype)
+            for t in range(self.steps):
+                acc += self.lif2(self.fc2(F.relu(self.lif1(self.fc1(xs[t])))))
+            return acc / self.steps
         xs = x.unsqueeze(0).repeat(self.steps, 1, 1)
         acc = 0
         for t in range(self.steps):
-            acc = acc + self.lif2(self.fc2(F.relu(self.lif1(self.fc1(xs[t])))))
+            acc = self.lif2(self.fc2(F.relu(self.lif1(self.fc1(xs[t]))))) + acc
         return acc / self.steps
 
 
-def test_static_input_repeated_inside_forward_and_running_mean():
+@pytest.mark.parametrize("expand", [False, True])
+def test_static_input_repeated_inside_forward_and_running_mean(expand):
     torch.manual_seed(5)
-    model = StaticRepeat().eval()
+    model = StaticRepeat(expand=expand).eval()
     g = convert(model, input_shape=[6], input_kind="analog")
     ext = graph_ext(g)
     assert ext.input_layout == "static" and ext.default_steps == 5

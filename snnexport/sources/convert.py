@@ -183,6 +183,7 @@ class Converter:
         self.flatten_count = 0
         self.functional: Dict[tuple, Tuple[str, ...]] = {}  # op key -> exit nodes (an op repeated each step)
         self.buffers: Dict[int, tuple] = {}  # id(buffer) -> (buffer, tdim, {step: Value}) for out[t] = ...
+        self.zero_operands: set = set()  # untracked all-zero operands of the add being recorded
 
     @property
     def total_steps(self) -> int:
@@ -399,6 +400,9 @@ class Converter:
         name = getattr(func, "__name__", str(func))
         if name == "__setitem__" and len(args) == 3:
             self._setitem(args[0], args[1], args[2])
+        elif name in _ADD:  # an in-place add overwrites its left operand: see whether it was all zeros first
+            self.zero_operands = {id(a) for a in args if isinstance(a, torch.Tensor) and self.get(a) is None
+                                  and not a.is_complex() and bool(torch.all(a == 0))}
 
     def on_op(self, func, args, kwargs, out) -> None:
         name = getattr(func, "__name__", str(func))
@@ -476,14 +480,16 @@ class Converter:
     def _add(self, name, args, kwargs, out, traced):
         others = [a for a in list(args) + list(kwargs.values()) if self.get(a) is None]
         for o in others:
-            zero = (_is_number(o) and o == 0) or (isinstance(o, torch.Tensor) and not o.is_complex()
-                                                 and bool(torch.all(o == 0)))  # e.g. acc = torch.zeros_like(spk)
+            zero = (_is_number(o) and o == 0) or id(o) in self.zero_operands  # e.g. acc = torch.zeros_like(spk)
             if not zero and (isinstance(o, torch.Tensor) or _is_number(o)):
                 raise UnsupportedModuleError(
                     f"operation {name}: adds a constant or a tensor made inside forward (not from the input) to the "
                     f"output of {', '.join(traced[0][1].terms)}; NIR has no bias-only node: fold the constant into "
                     f"the preceding layer's bias, or keep neuron maths inside a neuron module")
         vals = [v for _, v in traced]
+        if len(vals) == 2 and (vals[1].layout == "A" or (vals[0].step is not None and vals[1].step is not None
+                                                         and vals[1].step < vals[0].step)):
+            vals = vals[::-1]  # acc = spk + acc: the running sum first
         if len(vals) == 2 and vals[0].terms == vals[1].terms and vals[0].layout in ("S", "A") \
                 and vals[1].layout == "S" and vals[0].step is not None and vals[1].step == vals[0].step + 1:
             count = vals[0].count if vals[0].layout == "A" else 1
