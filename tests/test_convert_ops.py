@@ -340,12 +340,13 @@ class ResidualScale(nn.Module):
         self.fc1, self.lif1 = nn.Linear(6, 6), UserLIF(0.8, 0.5)
         self.fc2, self.lif2 = nn.Linear(6, 6), UserLIF(0.8, 0.5)
         self.fc3, self.lif3 = nn.Linear(6, 4), UserLIF(0.7, 2.0)
+        self.act = nn.ReLU()
 
     def forward(self, x):
         rec = []
         for t in range(x.shape[0]):
             s1 = self.lif1(self.fc1(x[t]))
-            out = self.lif2(self.fc2(s1))
+            out = self.lif2(self.fc2(self.act(s1)))
             out += s1
             rec.append(self.lif3(self.fc3(10 * torch.relu(out))))
         return torch.stack(rec)
@@ -427,6 +428,8 @@ def test_inline_neuron_maths_and_analog_relu_say_what_to_do():
 
     with pytest.raises(SnnexportError, match="relu of analog"):
         convert(AnalogRelu().eval(), input_shape=[4], input_layout="TB")
+    with pytest.raises(SnnexportError, match="'1' .torch.nn.ReLU.: relu of analog"):
+        convert(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), UserLIF()).eval(), input_shape=[4], input_layout="step")
 
 
 def test_partly_written_buffer_is_refused_not_dropped():

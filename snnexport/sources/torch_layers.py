@@ -6,7 +6,7 @@ import nir
 import numpy as np
 import torch.nn as nn
 
-from ..errors import SnnexportError
+from ..errors import SnnexportError, UnsupportedModuleError
 from ..extension import set_node_ext
 from .registry import register_layer, register_unsupported
 
@@ -131,6 +131,15 @@ def avgpool2d(m: nn.AvgPool2d, ctx):
 
 @register_layer(nn.Identity)
 def identity(m, ctx):
+    return None
+
+
+@register_layer(nn.ReLU)
+def relu(m, ctx):
+    """Identity on spikes and integer spike sums (all >= 0); NIR has no node for relu of analog values."""
+    if ctx.input_bound() is None:
+        raise UnsupportedModuleError(f"module {ctx.path!r} (torch.nn.ReLU): relu of analog values has no NIR node "
+                                     f"(it is the identity only on spikes); apply it to spikes, or drop it")
     return None
 
 
