@@ -575,3 +575,29 @@ def test_snntorch_tutorial5_static_input_loop_in_forward():
     ext = graph_ext(g)
     assert ext.input_layout == "static" and ext.default_steps == NUM_STEPS
     verify_everywhere(net, g, batch=4)
+
+
+def test_snntorch_state_made_inside_a_per_step_forward_is_refused():
+    """snnTorch tutorial 6's class Net calls init_leaky() inside a forward run once per step:
+    every step restarts from a zero membrane. Refused in one line, not converted wrongly."""
+    import snntorch as snn
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 4, 3)
+            self.lif1 = snn.Leaky(beta=0.5)
+            self.fc1 = nn.Linear(4 * 3 * 3, 3)
+            self.lif2 = snn.Leaky(beta=0.5)
+
+        def forward(self, x):
+            mem1 = self.lif1.init_leaky()
+            mem2 = self.lif2.init_leaky()
+            spk1, mem1 = self.lif1(F.max_pool2d(self.conv1(x), 2), mem1)
+            spk2, mem2 = self.lif2(self.fc1(spk1.flatten(1)), mem2)
+            return spk2, mem2
+
+    with pytest.raises(SnnexportError) as e:
+        convert(Net().eval(), input_shape=[1, 8, 8], input_kind="analog")
+    msg = str(e.value)
+    assert "'lif1'" in msg and "init_leaky" in msg and "\n" not in msg

@@ -184,6 +184,7 @@ class Converter:
         self.functional: Dict[tuple, Tuple[str, ...]] = {}  # op key -> exit nodes (an op repeated each step)
         self.buffers: Dict[int, tuple] = {}  # id(buffer) -> (buffer, tdim, {step: Value}) for out[t] = ...
         self.zero_operands: set = set()  # untracked all-zero operands of the add being recorded
+        self.fresh_state: List[str] = []  # neurons handed a state tensor created inside forward
 
     @property
     def total_steps(self) -> int:
@@ -270,6 +271,8 @@ class Converter:
         if v.layout == "U":
             raise SnnexportError(f"module {path!r}: its input has a size-1 time dimension; repeat it over time "
                                  f"(x.unsqueeze(0).repeat(T, ...)) or feed one step")
+        if registry.neuron_rule(module) is not None and any(self.get(t) is None for t in ins[1:]):
+            self.fresh_state.append(path)  # state made inside this call (mem = lif.init_leaky() in forward)
         self.stack.append((module, self._settle(v, f"module {path!r}")))
         self.depth += 1
 
@@ -861,8 +864,9 @@ def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
             graph = _trace(model, other)
         except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as second:
             # the first error is the clearer one unless it was only about the layout
-            first_is_layout = "input layout" in str(first) or "--input-layout" in str(first)
-            second_is_layout = "input layout" in str(second) or "--input-layout" in str(second)
+            is_layout = lambda e: not isinstance(e, SnnexportError) or "input layout" in str(e) \
+                or "--input-layout" in str(e)  # noqa: E731 - a torch crash on the sample is a layout symptom
+            first_is_layout, second_is_layout = is_layout(first), is_layout(second)
             if first_is_layout and not second_is_layout:
                 raise _layout_error(second, other) from None
             raise _layout_error(first, opts) from None
@@ -954,6 +958,12 @@ def _trace(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
                              "neuron in a loop; use --input-layout step")
     if layout == "static":
         default_steps = conv.total_steps
+    if layout == "step" and conv.fresh_state:
+        raise SnnexportError(
+            f"neuron {conv.fresh_state[0]!r} gets a fresh state at every call (e.g. mem = lif.init_leaky() inside "
+            f"forward) while the model is called once per time step, so it forgets its membrane between steps; "
+            f"create the state once outside the time loop (or use init_hidden=True), or loop over the steps inside "
+            f"forward")
     outs = [(t, conv.get(t)) for t in _tensors(out)]
     data = [(t, v) for t, v in outs if v is not None and v.state_of is None]
     if not data:
