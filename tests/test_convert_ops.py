@@ -601,3 +601,19 @@ def test_snntorch_state_made_inside_a_per_step_forward_is_refused():
         convert(Net().eval(), input_shape=[1, 8, 8], input_kind="analog")
     msg = str(e.value)
     assert "'lif1'" in msg and "init_leaky" in msg and "\n" not in msg
+
+
+def test_unsaved_layout_is_found_by_trying_tb_step_bt():
+    class BTModel(nn.Module):  # takes [B, T, N]; nothing says so
+        def __init__(self):
+            super().__init__()
+            self.fc, self.lif = nn.Linear(4, 3), UserLIF(0.8, 0.3)
+
+        def forward(self, x):
+            return torch.stack([self.lif(self.fc(x[:, t])) for t in range(x.shape[1])], dim=1)
+
+    torch.manual_seed(11)
+    model = BTModel().eval()
+    g = convert(model, input_shape=[4])
+    assert graph_ext(g).input_layout == "BT"
+    verify_everywhere(model, g, steps=9, batch=4)

@@ -847,29 +847,28 @@ def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
     """Convert an eval-mode model; see the module docstring for how.
 
     When the input layout was only guessed (no ``input_layout`` saved or given: the
-    framework's default, else ``TB``) and the model cannot be traced with it, it is traced
-    again with the other kind: one step ``[B, ...]`` per call (a static frame, if forward
-    repeats it) instead of ``[T, B, ...]``, or the reverse.
-    The converted graph is then run once the way ``verify`` runs the source model, so that a
-    wrong layout fails here, naming the layout, and not later in verify."""
+    framework's default, else ``TB``) and the model cannot be traced with it, the other
+    layouts are tried in turn (``TB``, ``step`` -- a static frame if forward repeats it --,
+    ``BT``); the first that traces wins. Otherwise the first error that is about more than
+    the layout is raised. The converted graph is then run once the way ``verify`` runs the
+    source model, so that a wrong layout fails here, naming the layout, not later in verify."""
     from dataclasses import replace
 
-    try:
-        graph = _trace(model, opts)
-    except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as first:
-        if not opts.layout_guessed or opts.input_layout not in ("TB", "step"):
-            raise _layout_error(first, opts) from None
-        other = replace(opts, input_layout="step" if opts.input_layout == "TB" else "TB")
+    tries = [opts] + ([replace(opts, input_layout=lay) for lay in ("TB", "step", "BT") if lay != opts.input_layout]
+                      if opts.layout_guessed else [])
+    errors = []
+    for attempt in tries:
         try:
-            graph = _trace(model, other)
-        except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as second:
-            # the first error is the clearer one unless it was only about the layout
-            is_layout = lambda e: not isinstance(e, SnnexportError) or "input layout" in str(e) \
-                or "--input-layout" in str(e)  # noqa: E731 - a torch crash on the sample is a layout symptom
-            first_is_layout, second_is_layout = is_layout(first), is_layout(second)
-            if first_is_layout and not second_is_layout:
-                raise _layout_error(second, other) from None
-            raise _layout_error(first, opts) from None
+            graph = _trace(model, attempt)
+            break
+        except (SnnexportError, RuntimeError, IndexError, ValueError, TypeError) as e:
+            errors.append((e, attempt))
+    else:
+        # a torch crash on the sample, or our own layout complaint, is only a layout symptom
+        is_layout = lambda e: not isinstance(e, SnnexportError) or "input layout" in str(e) \
+            or "--input-layout" in str(e)  # noqa: E731
+        e, attempt = next(((e, a) for e, a in errors if not is_layout(e)), errors[0])
+        raise _layout_error(e, attempt) from None
     _dry_run(model, graph, opts)
     return graph
 
