@@ -52,6 +52,19 @@ the source model the node came from.
 Quantized graphs (``snnexport quantize``): ``chip`` on weight and neuron nodes holds the
 target's integer parameters and ``extra.quantized_for`` on the graph names the target;
 their equations are in docs/quantization.md.
+
+Operation extension (``op`` on a non-neuron node): the node computes another function than
+its NIR type says; plain consumers run the NIR type (the documented fallback, listed by
+:func:`consumer_warnings` and ``snnexport inspect``):
+
+``max_pool2d``  stored as ``AvgPool2d`` (same ``kernel_size``, ``stride``, ``padding``):
+                ``y[c, i, j] = max_{0 <= a < kh, 0 <= b < kw} x[c, i*sh + a - ph, j*sw + b - pw]``
+                over the positions inside the input (padding never wins: it is -inf, as in
+                ``torch.nn.functional.max_pool2d``; dilation 1, floor output size). Exact in
+                every dtype (a max rounds nothing). Plain NIR consumers compute the window
+                average (zero padding counted) instead. Max pooling of *spikes* needs no
+                extension: it is emitted as plain ``SumPool2d -> Threshold(0.5)`` (and a sum of
+                such chains for integer SEW sums), see ``sources/torch_layers.py``.
 """
 
 from __future__ import annotations
@@ -81,7 +94,8 @@ COMPARES = ("gt", "ge")
 RESETS = ("value", "subtract", "none")
 RESET_TIMINGS = ("immediate", "delayed")
 TIME_REDUCTIONS = ("mean", "sum", "last", "max")
-INPUT_LAYOUTS = ("TB", "BT", "step")
+INPUT_LAYOUTS = ("TB", "BT", "step", "static")
+NODE_OPS = ("max_pool2d",)  # operation extensions (see module docstring)
 INPUT_KINDS = ("spikes", "analog")
 NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")  # I: NIR Integrator
 SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
@@ -169,7 +183,11 @@ class GraphExt:
     """Graph-wide facts: time step, where the graph came from, how the source consumes input.
 
     ``input_layout``: ``TB`` (source model takes ``[T, B, ...]``), ``BT`` (``[B, T, ...]``) or
-    ``step`` (called once per time step with ``[B, ...]``, state kept inside its modules).
+    ``step`` (called once per time step with ``[B, ...]``, state kept inside its modules) or
+    ``static`` (called once with one analog frame ``[B, ...]`` that forward itself repeats over
+    ``default_steps`` steps, e.g. ``x.unsqueeze(0).repeat(T, 1, ...)`` or a loop feeding ``x``
+    every step; the graph's input is per step, and verify feeds ``[T, B, ...]`` with that frame
+    at every step).
     Inputs given to ``snnexport verify --input`` are always time-major ``[T, B, ...]``.
     ``input_kind``: ``spikes`` (Bernoulli inputs by default) or ``analog`` (real currents).
     """
@@ -269,6 +287,16 @@ def time_reduction(node) -> Optional[str]:
     return red
 
 
+def node_op(node) -> Optional[str]:
+    """The operation extension of a node (``max_pool2d``), or ``None``."""
+    op = _scalar(node_ext(node).get("op"))
+    if op in (None, ""):
+        return None
+    if op not in NODE_OPS:
+        raise ExtensionError(f"unknown snnexport op {op!r} (known: {', '.join(NODE_OPS)})")
+    return str(op)
+
+
 def source_path(node) -> Optional[str]:
     p = _scalar(node_ext(node).get("source_path"))
     return str(p) if p not in (None, "") else None
@@ -284,6 +312,9 @@ def consumer_warnings(graph) -> List[str]:
         red = ext.get("time_reduction")
         if red:
             out.append(f"{name}: input is the {_scalar(red)} over time of its inputs; plain NIR applies it at every step")
+        if node_op(node) == "max_pool2d":
+            out.append(f"{name}: max pooling (snnexport op max_pool2d); plain NIR computes the window average "
+                       f"({type(node).__name__})")
         if "dynamics" not in ext:
             continue
         n = neuron_ext(node, name)

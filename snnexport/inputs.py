@@ -71,6 +71,14 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
         raise SnnexportError(f"input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the memory budget; "
                              f"lower --steps/--batch")
     g = torch.Generator().manual_seed(int(seed))
+    if ext.input_layout == "static":  # the model repeats one frame over its own T inside forward
+        if steps != ext.default_steps:
+            raise SnnexportError(f"this graph's input is static: the model repeats one frame over "
+                                 f"{ext.default_steps} steps inside forward; --steps must be {ext.default_steps}")
+        frame = torch.randn((1, batch, *ext.input_shape), generator=g, dtype=torch.float64)
+        if ext.input_kind == "spikes":
+            frame = (torch.rand((1, batch, *ext.input_shape), generator=g, dtype=torch.float64) < rate).double()
+        return frame.expand(shape).contiguous().to(dtype)
     if ext.input_kind == "spikes":
         return (torch.rand(shape, generator=g, dtype=torch.float64) < rate).to(dtype)
     return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)

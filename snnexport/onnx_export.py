@@ -50,7 +50,7 @@ import numpy as np
 from .cli import model_options
 from .errors import SnnexportError, terminal_safe
 from . import jsonout
-from .extension import SPIKING_TYPES, NeuronExt, graph_ext, neuron_ext
+from .extension import SPIKING_TYPES, NeuronExt, graph_ext, neuron_ext, node_op
 from .graph import execution_order, incoming, time_reduced_region, validate_graph
 
 DEFAULT_OPSET = 17
@@ -361,6 +361,8 @@ def _pool_rule(average: bool):
     def prepare(n, c):
         kernel, stride = _tuple(n.kernel_size, 2), _tuple(n.stride, 2)
         padding = _tuple(n.padding, 2)
+        if average and node_op(n) == "max_pool2d":  # the max-pooling extension: ONNX MaxPool (pads never win)
+            return {"mode": "max", "attrs": dict(kernel_shape=list(kernel), strides=list(stride), pads=list(padding) * 2)}
         mode = _native_or_not(c.b, "AveragePool") if average else "lower"
         p: Dict[str, Any] = {"mode": mode}
         if mode in ("native", "cast"):
@@ -375,6 +377,8 @@ def _pool_rule(average: bool):
         return p
 
     def emit(b, x, p, s):
+        if p["mode"] == "max":
+            return b.op("MaxPool", x, **p["attrs"]), None, None
         if p["mode"] == "native":
             return b.op("AveragePool", x, **p["attrs"]), None, None
         if p["mode"] == "cast":

@@ -137,14 +137,14 @@ def test_state_dict_needs_arch_and_checks_it(tmp_path, capsys, sew_ckpt):
 
 @snnexport.register_arch("tests.test_cli:maxpool_model")  # trusted, so the checkpoint below loads without --trust-arch
 def maxpool_model():
-    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2))
+    return nn.Sequential(nn.Conv1d(1, 2, 3), nn.MaxPool1d(2))
 
 
 def test_unsupported_layer_exit_2_no_output(tmp_path, capsys):
     p = tmp_path / "mp.pt"
-    snnexport.save(maxpool_model(), p, arch="tests.test_cli:maxpool_model", input_shape=[1, 8, 8], input_layout="step")
+    snnexport.save(maxpool_model(), p, arch="tests.test_cli:maxpool_model", input_shape=[1, 8], input_layout="step")
     code, _, err = run_cli(["convert", str(p)], capsys)
-    assert_one_line_error(code, err, "'1'", "MaxPool2d", "max-pooling")
+    assert_one_line_error(code, err, "'1'", "MaxPool1d", "only MaxPool2d")
     assert not (tmp_path / "mp.nir").exists()
     assert not list(tmp_path.glob(".mp.nir*"))
 

@@ -130,19 +130,19 @@ def test_avgpool2d_conv_stride_dilation():
     assert_equivalent(model, g, x)
 
 
-def test_maxpool_error_names_path_type_and_reason():
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sequential(nn.MaxPool2d(2)), StepLIF())
+def test_maxpool1d_error_names_path_type_and_reason():
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Sequential(nn.MaxPool1d(2)), StepLIF())
     with pytest.raises(UnsupportedModuleError) as e:
-        convert(model.eval(), input_layout="step", input_shape=[1, 8, 8])
+        convert(model.eval(), input_layout="step", input_shape=[1, 8])
     msg = str(e.value)
-    assert "'1.0'" in msg and "MaxPool2d" in msg and "max-pooling" in msg and "\n" not in msg
+    assert "'1.0'" in msg and "MaxPool1d" in msg and "only MaxPool2d" in msg and "\n" not in msg
 
 
 def test_module_without_rule_lists_supported_types():
-    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), StepLIF())
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), StepLIF())
     with pytest.raises(UnsupportedModuleError) as e:
         convert(model.eval(), input_layout="step", input_shape=[4])
-    assert "'1'" in str(e.value) and "ReLU" in str(e.value) and "Linear" in str(e.value)
+    assert "'1'" in str(e.value) and "Tanh" in str(e.value) and "Linear" in str(e.value)
 
 
 class SigmoidNet(nn.Module):

@@ -4,7 +4,9 @@ Edge summation, recurrence and time reductions come from the reference runner
 (:func:`~snnexport.simulators.reference.runner.compile_graph` with a rule table); each
 neuron node is a :class:`NorseNeuron` holding Norse modules and parameter tuples built from
 the node. Neuron nodes without ``snnexport`` metadata get NIR's own semantics with the
-graph's ``dt`` (exactly as the reference does).
+graph's ``dt`` (exactly as the reference does). Norse has no layers of its own: Affine, conv,
+pooling (including the ``max_pool2d`` extension, ``torch.nn.functional.max_pool2d``), Scale,
+Threshold and Flatten nodes run the reference's ``torch.nn.functional`` rules.
 
 Where Norse's cell computes the node's discrete form *bit for bit* it runs as is
 (*native*): ``LIFBoxCell`` for ``euler`` LIF nodes with ``v_leak == 0`` (Norse computes

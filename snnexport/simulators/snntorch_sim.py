@@ -4,7 +4,8 @@ The shared runner (:func:`snnexport.simulators.reference.compile_graph` with a r
 does the wiring: edge summation in edge order, one-step-delayed recurrent edges, time
 reductions. Here every neuron node becomes an snnTorch neuron called once per step with the
 summed input and its explicit state (``spk, mem = leaky(input_, mem)``); Affine/Linear,
-Conv1d/Conv2d, AvgPool2d and Flatten become ``torch.nn`` modules. :func:`to_snntorch`
+Conv1d/Conv2d, AvgPool2d (MaxPool2d for the ``max_pool2d`` extension) and Flatten become
+``torch.nn`` modules. :func:`to_snntorch`
 returns the same network as a standalone ``nn.Module``.
 
 The snnTorch update is ``mem = beta.clamp(0,1)*mem + input_`` (reset on ``mem > threshold``:
@@ -63,7 +64,7 @@ import torch.nn as nn
 import snntorch as snn
 
 from ..errors import SnnexportError
-from ..extension import neuron_ext
+from ..extension import neuron_ext, node_op
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule, T, _conv_params, _plain_ext, _pool_params
 from .reference.runner import Program, compile_graph, simulate
@@ -347,6 +348,8 @@ def _conv(n, c, dims: int):
 
 def _avgpool(n, c):
     p = _pool_params(n, c)
+    if node_op(n) == "max_pool2d":  # the max-pooling extension (snnexport.extension)
+        return nn.MaxPool2d(p["k"], p["s"], p["p"])
     return nn.AvgPool2d(p["k"], p["s"], p["p"], count_include_pad=True)
 
 

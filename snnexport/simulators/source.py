@@ -40,8 +40,10 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
         spec = neuron_rule(mod)(mod)
 
         def hook(m, args, out, _name=name, _idx=spec.output_index):
+            out = _cast_floats(out, x.dtype)  # a user's spike function may return .float() in a float64 run
             main = out[_idx] if _idx is not None else out
-            records[_name].append(main.detach())
+            records[_name].append(main.detach().clone())  # a later in-place op (out += x) must not change it
+            return out
 
         hooks.append(mod.register_forward_hook(hook))
     cast_state(model, x.dtype)
@@ -50,6 +52,12 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
         with torch.no_grad():
             if layout == "step":
                 outs = _run_steps(model, x)
+            elif layout == "static":  # one frame; forward repeats it over time itself
+                if x.shape[0] != ext.default_steps or not bool((x == x[:1]).all()):
+                    raise SnnexportError(f"this graph's input is static (the model repeats one frame over "
+                                         f"{ext.default_steps} steps inside forward): the input must hold the same "
+                                         f"frame at all {ext.default_steps} steps (got {x.shape[0]} steps)")
+                out = model(x[0])
             else:
                 out = model(to_source_layout(x, layout))
     finally:
@@ -73,6 +81,16 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
         reduced = output_is_time_reduced(graph, out_name)
         res.readout[out_name] = (y if reduced else _to_time_major(y, layout)).to(torch.float64).numpy()
     return res
+
+
+def _cast_floats(out: Any, dtype: torch.dtype) -> Any:
+    """A neuron's tensor outputs in the run dtype (framework state tuples left as they are)."""
+    if isinstance(out, torch.Tensor):
+        return out.to(dtype) if out.is_floating_point() and out.dtype != dtype else out
+    if type(out) is tuple:
+        return tuple(o.to(dtype) if isinstance(o, torch.Tensor) and o.is_floating_point() and o.dtype != dtype else o
+                     for o in out)
+    return out
 
 
 def _run_steps(model: torch.nn.Module, x: torch.Tensor) -> List[Any]:

@@ -31,6 +31,7 @@ def options_for(loaded: LoadedModel, dt: Optional[float] = None, input_shape: Op
     model = loaded.model
     framework = detect_framework(model)
     layout = input_layout or info.get("input_layout") or default_layout(model) or "TB"
+    guessed = not (input_layout or info.get("input_layout"))  # a framework default is a guess too
     if layout not in INPUT_LAYOUTS:
         raise SnnexportError(f"{loaded.path}: input layout must be one of {', '.join(INPUT_LAYOUTS)}, got {layout!r}")
     shape = tuple(input_shape) if input_shape else tuple(info.get("input_shape") or ()) or _infer_input_shape(model)
@@ -47,7 +48,7 @@ def options_for(loaded: LoadedModel, dt: Optional[float] = None, input_shape: Op
         extra["arch"] = loaded.arch
     return ConvertOptions(dt=step_dt, input_layout=layout, input_shape=tuple(int(s) for s in shape), input_kind=kind,
                           steps=int(info.get("steps", 8)), framework=framework,
-                          framework_version=framework_version(framework), extra=extra)
+                          framework_version=framework_version(framework), extra=extra, layout_guessed=guessed)
 
 
 def convert_model(loaded: LoadedModel, **kw) -> nir.NIRGraph:

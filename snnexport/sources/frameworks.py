@@ -62,7 +62,17 @@ def reset_state(model: nn.Module) -> None:
     for hooks in registry.FRAMEWORK_HOOKS.values():
         if hooks["detect"](model):
             hooks["reset"](model)
-    for m in model.modules():  # user modules may offer a reset() of their own
-        fn = getattr(m, "reset_state", None)
-        if callable(fn):
-            fn()
+    for m in model.modules():  # user modules may offer a reset of their own
+        if type(m).__module__.split(".")[0] in _FRAMEWORK_PACKAGES:
+            continue  # framework classes are reset by their framework's hook above
+        for meth in _USER_RESETS:  # the first convention a module follows, once
+            fn = getattr(m, meth, None)
+            if callable(fn):
+                fn()
+                break
+
+
+# How user-written neuron modules clear their state, in order of preference: our own
+# convention, then the common ones (SpikingJelly MemoryModule.reset, snnTorch reset_hidden).
+_USER_RESETS = ("reset_state", "reset", "reset_hidden")
+_FRAMEWORK_PACKAGES = ("torch", "snntorch", "norse", "spikingjelly")

@@ -6,7 +6,7 @@ import nir
 import numpy as np
 import torch.nn as nn
 
-from ..errors import SnnexportError
+from ..errors import SnnexportError, UnsupportedModuleError
 from ..extension import set_node_ext
 from .registry import register_layer, register_unsupported
 
@@ -134,6 +134,15 @@ def identity(m, ctx):
     return None
 
 
+@register_layer(nn.ReLU)
+def relu(m, ctx):
+    """Identity on spikes and integer spike sums (all >= 0); NIR has no node for relu of analog values."""
+    if ctx.input_bound() is None:
+        raise UnsupportedModuleError(f"module {ctx.path!r} (torch.nn.ReLU): relu of analog values has no NIR node "
+                                     f"(it is the identity only on spikes); apply it to spikes, or drop it")
+    return None
+
+
 @register_layer(nn.Dropout)
 def dropout(m, ctx):
     return None  # eval mode: identity
@@ -142,7 +151,58 @@ def dropout(m, ctx):
 register_layer(nn.Dropout1d, dropout)
 register_layer(nn.Dropout2d, dropout)
 
-for _cls in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool2d):
-    register_unsupported(_cls, "NIR has no max-pooling node; use AvgPool2d (or a strided convolution) instead")
+# ---------------------------------------------------------------------------- max pooling
+
+class Parallel(list):
+    """A rule result of several chains of NIR nodes, each fed the rule's input; the module's
+    output is the *sum* of the chains' last nodes (NIR sums incoming edges)."""
+
+
+def max_pool2d_nodes(where: str, in_shape, out_shape, kernel, stride, padding, dilation=1, ceil_mode=False,
+                     return_indices=False, bound=None):
+    """NIR nodes computing ``max_pool2d`` exactly. ``bound``: the input is known to hold
+    integers in ``[0, bound]`` (spikes: 1; a SEW sum of K spike tensors: K), else ``None``.
+
+    * ``bound == 1`` (spikes): ``SumPool2d -> Threshold(0.5)``: a window's max is 1 iff its sum
+      is >= 1 (sums of 0/1 are exact integers; zero padding never adds a spike).
+    * ``bound == K > 1``: ``max = sum_{k=1..K} [any(x >= k)]``, i.e. K parallel chains
+      ``Threshold(k - 0.5) -> SumPool2d -> Threshold(0.5)`` summed into the consumer.
+    * otherwise (analog currents) the ``max_pool2d`` extension node (see snnexport.extension).
+    """
+    k, s, p = _pair(kernel), _pair(stride if stride not in (None, ()) else kernel), _pair(padding)
+    why = None
+    if return_indices:
+        why = "return_indices=True returns pooling indices, not data"
+    elif _pair(dilation) != (1, 1):
+        why = f"dilation={dilation} has no NIR pooling equivalent"
+    elif len(in_shape) != 3:
+        why = f"per-sample input shape {tuple(in_shape)} is not [C, H, W]"
+    if why is None:
+        floor = tuple((n + 2 * pp - kk) // ss + 1 for n, pp, kk, ss in zip(in_shape[1:], p, k, s))
+        if tuple(out_shape[1:]) != floor:
+            why = (f"ceil_mode=True gives output size {tuple(out_shape[1:])}, not {floor}; NIR pooling has no ceil mode "
+                   f"(pad the input or use ceil_mode=False)")
+    if why is not None:
+        raise SnnexportError(f"{where}: max_pool2d with {why}")
+    pool = dict(kernel_size=np.array(k), stride=np.array(s), padding=np.array(p))
+    half = lambda shape, v: nir.Threshold(threshold=np.full(tuple(int(d) for d in shape), v))  # noqa: E731
+    if bound == 1:
+        return [nir.SumPool2d(**pool), half(out_shape, 0.5)]
+    if bound is not None and bound > 1:
+        return Parallel([half(in_shape, kk - 0.5), nir.SumPool2d(**pool), half(out_shape, 0.5)]
+                        for kk in range(1, int(bound) + 1))
+    node = nir.AvgPool2d(**pool)  # plain-NIR fallback: the window average (see extension.MAX_POOL_DOC)
+    set_node_ext(node, op="max_pool2d")
+    return node
+
+
+@register_layer(nn.MaxPool2d)
+def maxpool2d(m: nn.MaxPool2d, ctx):
+    return max_pool2d_nodes(f"module {ctx.path!r}", ctx.in_shape, ctx.out_shape, m.kernel_size, m.stride, m.padding, m.dilation,
+                            m.ceil_mode, m.return_indices, ctx.input_bound())
+
+
+for _cls in (nn.MaxPool1d, nn.MaxPool3d, nn.AdaptiveMaxPool2d):
+    register_unsupported(_cls, "snnexport converts only MaxPool2d (exactly); use MaxPool2d with a fixed kernel, or AvgPool2d")
 register_unsupported(nn.ConvTranspose2d, "NIR has no transposed-convolution node")
 register_unsupported(nn.ConvTranspose1d, "NIR has no transposed-convolution node")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import SnnexportError
-from ...extension import NeuronExt, neuron_ext
+from ...extension import NeuronExt, neuron_ext, node_op
 
 
 @dataclass
@@ -111,9 +111,19 @@ def _pool_params(n, c):
     return {"k": two(n.kernel_size), "s": two(n.stride), "p": two(n.padding)}
 
 
+def _avg_or_max_params(n, c):
+    """An ``AvgPool2d`` node may carry the ``max_pool2d`` operation extension (snnexport.extension)."""
+    p = _pool_params(n, c)
+    if node_op(n) == "max_pool2d":
+        p["fn"] = lambda x: F.max_pool2d(x, p["k"], p["s"], p["p"])
+    else:
+        p["fn"] = lambda x: F.avg_pool2d(x, p["k"], p["s"], p["p"], count_include_pad=True)
+    return p
+
+
 @rule("AvgPool2d")
 def _avgpool():
-    return _pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], count_include_pad=True))
+    return _avg_or_max_params, _stateless(lambda x, p: p["fn"](x))
 
 
 @rule("SumPool2d")
