@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import snnexport
+
 from snnexport.checkpoint import LoadedModel
 from snnexport.errors import SnnexportError
 from snnexport.extension import consumer_warnings, graph_ext, node_ext, time_reduction
@@ -450,6 +452,7 @@ def test_partly_written_buffer_is_refused_not_dropped():
 
 # ----------------------------------------------------------------------------- the README path
 
+@snnexport.register_arch("tests.test_convert_ops:csnn")  # trusted: the checkpoint below loads without --trust-arch
 def csnn(channels=4):
     """An snnTorch tutorial-6 CSNN (Conv2d -> MaxPool2d -> Leaky), rebuilt by snnexport.save's arch."""
     import snntorch as snn
@@ -463,6 +466,7 @@ def csnn(channels=4):
     return net.eval()
 
 
+@snnexport.register_arch("tests.test_convert_ops:static_repeat")
 def static_repeat():
     torch.manual_seed(5)
     return StaticRepeat().eval()
