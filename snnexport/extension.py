@@ -22,6 +22,13 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
    ``tau_decay_input`` ``U = U + (gain*I - (U - v_leak)) / tau``         (SpikingJelly LIFNode decay_input=True, seed 003)
    ``tau``             ``U = U - (U - v_leak) / tau + gain*I``           (SpikingJelly LIFNode decay_input=False)
    ``euler``           ``U = U + dt*tau_mem_inv*((v_leak - U) + r*I)``    (Norse LIFBox; NIR's own Euler step)
+   ``sigmoid_decay_input`` ``U = U + (gain*I - (U - v_leak)) * k``       (SpikingJelly ParametricLIFNode decay_input=True)
+   ``sigmoid``         ``U = U - (U - v_leak) * k + gain*I``             (SpikingJelly ParametricLIFNode decay_input=False)
+
+   For the two ``sigmoid`` forms ``k = sigmoid(w)`` is the decay factor *as the source computes it*
+   (PLIF multiplies by ``w.sigmoid()``; ``1/tau`` would round differently). Torch's float32
+   sigmoid is not the float64 one rounded to float32, so the node may carry ``k_float32``
+   beside ``k``: see **per-dtype parameters** below.
 
    ``CubaLIF``/``CubaLI`` nodes have a synaptic current ``J``:
 
@@ -34,6 +41,15 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
    With ``reset_timing == "delayed"`` the reset of the previous step enters here (snnTorch
    ``reset_delay=True``): for ``subtract``, ``U = dyn(U, I) - S[t-1]*v_threshold``; for
    ``value``, ``U = dyn(where(S[t-1], v_reset, U), I)``.
+
+   **Initial state** (``params["v_init"]``, optional, default 0): the membrane ``U`` at the first
+   step (and after every reset of the network). SpikingJelly neurons start at ``v = v_reset``;
+   NIR and plain consumers start at 0. Synaptic currents and previous spikes start at 0.
+
+   **Per-dtype parameters**: a parameter ``X_float32`` beside ``X`` is the value a float32 run
+   uses instead of ``float32(X)`` (the source derives it, e.g. ``sigmoid(w)``, in the run dtype
+   and the two roundings differ). Every participant reads the parameters through
+   :meth:`NeuronExt.run_params`.
 
 2. **Fire** (``compare``): ``S = U > v_threshold`` (``gt``, NIR, snnTorch, Norse) or
    ``S = U >= v_threshold`` (``ge``, SpikingJelly, seed 000). ``LI``/``CubaLI`` never fire; their
@@ -67,7 +83,10 @@ DYNAMICS_PARAMS: Dict[str, tuple] = {
     "tau_decay_input": ("tau", "gain"),
     "tau": ("tau", "gain"),
     "euler": ("tau_mem_inv", "r"),
+    "sigmoid_decay_input": ("k", "gain"),
+    "sigmoid": ("k", "gain"),
 }
+FLOAT32_SUFFIX = "_float32"  # a parameter's float32-run override (see "per-dtype parameters")
 CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
     "beta": ("alpha", "syn_gain", "beta", "gain"),
     "norse": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
@@ -111,6 +130,21 @@ class NeuronExt:
     reset: str = "value"
     reset_timing: str = "immediate"
     dt: float = 1.0
+
+    def run_params(self, float32: bool) -> Dict[str, np.ndarray]:
+        """The parameters a run in float32 (``float32=True``) or float64 uses: each ``X_float32``
+        replaces ``X`` in float32 runs and is dropped otherwise (values stay float64 arrays)."""
+        out = {k: v for k, v in self.params.items() if not k.endswith(FLOAT32_SUFFIX)}
+        if float32:
+            for k, v in self.params.items():
+                if k.endswith(FLOAT32_SUFFIX) and k[:-len(FLOAT32_SUFFIX)] in out:
+                    out[k[:-len(FLOAT32_SUFFIX)]] = v
+        return out
+
+    def v_init(self) -> Optional[np.ndarray]:
+        """The initial membrane, or ``None`` when it is 0 (the NIR convention)."""
+        v = self.params.get("v_init")
+        return None if v is None or not np.any(v != 0) else np.asarray(v, dtype=np.float64)
 
     def to_meta(self) -> Dict[str, Any]:
         return {
@@ -276,4 +310,8 @@ def consumer_warnings(graph) -> List[str]:
             out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
         if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
             out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
+        if n.v_init() is not None:
+            out.append(f"{name}: the membrane starts at v_init (SpikingJelly starts at v_reset); plain NIR starts at 0")
+        if n.dynamics in ("sigmoid", "sigmoid_decay_input"):
+            out.append(f"{name}: decays by multiplying with k = sigmoid(w); plain NIR's dt/tau rounds differently")
     return out

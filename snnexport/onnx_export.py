@@ -401,10 +401,12 @@ def _neuron_prepare(node, c: Ctx) -> Dict[str, Any]:
     p: Dict[str, Any] = {"ext": ext, "cuba": tname.startswith("Cuba"), "spiking": tname in SPIKING_TYPES,
                          "shape": _need_shape(c, "output")}
     d = ext.dynamics
-    for key in ext.params:
+    run_params = ext.run_params(b.np_dtype == np.float32)  # k_float32 etc. replace k in a float32 export
+    for key in run_params:
         if not (d in EULER_FORMS and key in ("tau_mem_inv", "tau_syn_inv")):
-            p[key] = b.param(c.name, key, ext.params[key])
-    if d in ("tau", "tau_decay_input") + EULER_FORMS:
+            p[key] = b.param(c.name, key, run_params[key])
+    p["has_v_init"] = ext.v_init() is not None
+    if d in ("tau", "tau_decay_input", "sigmoid", "sigmoid_decay_input") + EULER_FORMS:
         p["v_leak"] = b.param(c.name, "v_leak", getattr(node, "v_leak", 0.0))
     if d in EULER_FORMS:  # the reference derives these in the run dtype: dt*tau_inv, (-dt)*tau_syn_inv
         dt = b.np_dtype.type(ext.dt)
@@ -429,6 +431,10 @@ def _dynamics(b: Builder, U: str, J: Optional[str], I: str, p: Dict[str, Any]) -
             return b.op("Add", b.op("Sub", U, b.op("Div", b.op("Sub", U, p["v_leak"]), p["tau"])), b.op("Mul", p["gain"], I)), J
         if d == "euler":  # U + a_mem*((v_leak - U) + r*I)
             return b.op("Add", U, b.op("Mul", p["a_mem"], b.op("Add", b.op("Sub", p["v_leak"], U), b.op("Mul", p["r"], I)))), J
+        if d == "sigmoid_decay_input":  # U + (gain*I - (U - v_leak)) * k
+            return b.op("Add", U, b.op("Mul", b.op("Sub", b.op("Mul", p["gain"], I), b.op("Sub", U, p["v_leak"])), p["k"])), J
+        if d == "sigmoid":  # U - (U - v_leak)*k + gain*I
+            return b.op("Add", b.op("Sub", U, b.op("Mul", b.op("Sub", U, p["v_leak"]), p["k"])), b.op("Mul", p["gain"], I)), J
     else:
         if d == "beta":  # J = alpha*J + syn_gain*I; U = beta*U + gain*J
             J = b.op("Add", b.op("Mul", p["alpha"], J), b.op("Mul", p["syn_gain"], I))
@@ -445,7 +451,7 @@ def _dynamics(b: Builder, U: str, J: Optional[str], I: str, p: Dict[str, Any]) -
 
 def _neuron_init(b: Builder, p: Dict[str, Any]) -> Dict[str, str]:
     z = b.zeros(p["shape"])
-    state = {"U": z}
+    state = {"U": b.op("Add", z, p["v_init"]) if p.get("has_v_init") else z}  # 0 + v_init is exact
     if p["cuba"]:
         state["J"] = z
     if p["delayed"]:

@@ -138,7 +138,7 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     shape = tuple(int(s) for s in np.asarray(out).tolist())
     dt_ = ctx.dtype
     F = lambda a: _full(a, shape, dt_)  # noqa: E731
-    P = {k: F(v) for k, v in ext.params.items()}
+    P = {k: F(v) for k, v in ext.run_params(dt_ == torch.float32).items()}
     v_leak = F(getattr(node, "v_leak", 0.0))
     thr = F(node.v_threshold) if spiking else torch.ones(shape, dtype=dt_)
     has_reset = spiking and getattr(node, "v_reset", None) is not None
@@ -169,6 +169,17 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
             else:
                 in_fn = lambda I, prev: gain * I + v_leak / tau  # noqa: E731
                 adapters.append("tau dynamics as snn.Leaky(beta=1-1/tau), input_=gain*I+v_leak/tau "
+                                "(algebraically equal; ~1 ulp rounding)")
+        elif d in ("sigmoid_decay_input", "sigmoid"):
+            k, gain = P["k"], P["gain"]
+            beta = 1.0 - k
+            if d == "sigmoid_decay_input":
+                in_fn = lambda I, prev: (gain * I + v_leak) * k  # noqa: E731
+                adapters.append("sigmoid_decay_input dynamics (PLIF) as snn.Leaky(beta=1-k), input_=(gain*I+v_leak)*k "
+                                "(algebraically equal; ~1 ulp rounding)")
+            else:
+                in_fn = lambda I, prev: gain * I + v_leak * k  # noqa: E731
+                adapters.append("sigmoid dynamics (PLIF) as snn.Leaky(beta=1-k), input_=gain*I+v_leak*k "
                                 "(algebraically equal; ~1 ulp rounding)")
         elif d == "euler":
             a = torch.tensor(ext.dt, dtype=dt_) * P["tau_mem_inv"]
@@ -274,7 +285,11 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     if adapted:
         mod.snnexport_ge, mod.snnexport_reset_signal = ge, signal
     mod.eval()
+    v_init = P.get("v_init") if ext.v_init() is not None else None
+    if v_init is not None:
+        adapters.append("initial membrane v_init (SpikingJelly starts at v_reset): the snnTorch membrane state starts there")
     return {
+        "v_init": v_init,
         "module": mod, "shape": shape, "cuba": cuba, "spiking": spiking, "in_fn": in_fn, "v_reset": v_reset,
         "pre_value": pre_value, "post_value": post_value, "shifted_input": shifted_input, "syn_init": syn_init,
         "record_membrane": (not spiking) or reset == "none" or delayed or post_value,
@@ -285,7 +300,8 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
 def _neuron_init(p, batch: int):
     z = torch.zeros((batch, *p["shape"]), dtype=p["dtype"])
     syn = z.clone() if p["syn_init"] is None else (z + p["syn_init"])
-    return {"mem": z.clone(), "syn": syn, "spk": torch.zeros_like(z, dtype=torch.float32), "prev_in": z.clone()}
+    mem = z.clone() if p.get("v_init") is None else torch.broadcast_to(p["v_init"], z.shape).clone()
+    return {"mem": mem, "syn": syn, "spk": torch.zeros_like(z, dtype=torch.float32), "prev_in": z.clone()}
 
 
 def _neuron_step(I, state, p):

@@ -213,15 +213,20 @@ class Converter:
     def _convert_module(self, module, path, spec, x, out, v: Value):
         in_shape, out_shape = feature_shape(x, v), feature_shape(out, v)
         if spec is not None:
-            if in_shape != out_shape:
+            if in_shape != out_shape and spec.input_weight is None:
                 raise SnnexportError(f"neuron {path!r}: output shape {out_shape} differs from input shape {in_shape}")
             made = neuron_nodes(spec, out_shape, self.dt, path)
             name = self.add_node(path, made[0][1], path)
-            self._connect(v, name)
-            for suffix, extra in made[1:]:
+            extras = dict(made[1:])
+            entry = name
+            if "in" in extras:  # a cell that projects its own input (Norse LILinearCell): input -> in -> neuron
+                entry = self.add_node(f"{path}.in", extras.pop("in"), path)
+                self.edges.append((entry, name))
+            self._connect(v, entry)
+            for suffix, extra in extras.items():
                 rec = self.add_node(f"{path}.{suffix}", extra, path)
                 self.edges += [(name, rec), (rec, name)]
-            return name, name, None
+            return entry, name, None
         rule = registry.layer_rule(module)
         lead = 2 if v.layout == "T" else 1
         ctx = RuleContext(path, in_shape, out_shape, lead, self.dt, self, module)

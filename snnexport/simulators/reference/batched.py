@@ -233,7 +233,9 @@ def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
     ext = p["ext"]
     form = _FORMS.get((bool(p["cuba"]), ext.dynamics))
     if form is None or ext.reset not in _RESET:
-        return None
+        return None  # e.g. the sigmoid (PLIF) forms: the exact torch loop runs them
+    if ext.v_init() is not None:
+        return None  # the kernel starts every membrane at 0; the torch loop honours v_init
     shape = tuple(p["shape"])
     n = int(np.prod(shape)) if shape else 1
     dtype = p["v_leak"].dtype

@@ -148,7 +148,7 @@ def _plain_ext(node, dt: float) -> NeuronExt:
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
     name = type(node).__name__
-    p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.params.items()}
+    p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.run_params(ctx.dtype == torch.float32).items()}
     shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
     p["ext"] = ext
     p["shape"] = shape
@@ -179,6 +179,10 @@ def _dynamics(U, J, I, p):
             return U - (U - p["v_leak"]) / p["tau"] + p["gain"] * I, J
         if d == "euler":
             return U + p["a_mem"] * ((p["v_leak"] - U) + p["r"] * I), J
+        if d == "sigmoid_decay_input":  # SpikingJelly PLIF: multiplies by k = sigmoid(w)
+            return U + (p["gain"] * I - (U - p["v_leak"])) * p["k"], J
+        if d == "sigmoid":
+            return U - (U - p["v_leak"]) * p["k"] + p["gain"] * I, J
     else:
         if d == "beta":
             J = p["alpha"] * J + p["syn_gain"] * I
@@ -198,7 +202,8 @@ def _dynamics(U, J, I, p):
 def neuron_init(p, batch: int):
     shape = (batch, *p["shape"])
     z = torch.zeros(shape, dtype=p["v_leak"].dtype)
-    return (z, z.clone(), z.clone())  # membrane U, synaptic current J, previous spikes S
+    U = torch.broadcast_to(p["v_init"], shape).clone() if "v_init" in p else z.clone()  # SpikingJelly: v_reset
+    return (U, z.clone(), z.clone())  # membrane U, synaptic current J, previous spikes S
 
 
 def neuron_step(I, state, p):
