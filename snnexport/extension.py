@@ -64,6 +64,14 @@ means its input (the sum of its incoming edges) is first reduced over all ``T`` 
 and the node and everything after it is evaluated once, after the last step (e.g. seed
 000's LLR head: ``llr = W @ mean_t(spikes_t) + b``). ``source_path`` names the module of
 the source model the node came from.
+
+Transposed convolution (``op = "conv_transpose2d"`` on a ``Conv2d`` node; PyTorch
+``ConvTranspose2d``): ``y = conv_transpose2d(x, weight, bias, stride, padding, output_padding,
+groups, dilation)`` with the metadata's ``weight`` (PyTorch layout ``[C_in, C_out/groups, kh, kw]``),
+``stride``, ``padding``, ``output_padding``, ``dilation``, ``groups`` and ``input_shape``
+(``[C, H, W]``). The node's NIR fields are the exact equivalent ``conv2d`` (stride 1, no padding,
+flipped dense weight) of the zero-upsampled, padded input; see :mod:`snnexport.conv_transpose`
+for the equations and what plain NIR readers do with it.
 """
 
 from __future__ import annotations
@@ -297,6 +305,9 @@ def consumer_warnings(graph) -> List[str]:
         red = ext.get("time_reduction")
         if red:
             out.append(f"{name}: input is the {_scalar(red)} over time of its inputs; plain NIR applies it at every step")
+        if _scalar(ext.get("op")) == "conv_transpose2d":
+            out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
+                       f"input (see snnexport.conv_transpose), which plain NIR cannot say")
         if "dynamics" not in ext:
             continue
         n = neuron_ext(node, name)

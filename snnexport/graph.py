@@ -10,6 +10,7 @@ import nir
 import numpy as np
 
 from .atomic import atomic_path
+from .conv_transpose import read_nir
 from .errors import SnnexportError
 from .extension import (
     KEY,
@@ -32,7 +33,7 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
         raise SnnexportError(f"{path}: is a directory, expected a NIR (HDF5) file")
     _precheck_node_types(path)
     try:
-        graph = nir.read(str(path))
+        graph = read_nir(str(path))
     except OSError as e:
         raise SnnexportError(f"{path}: not a readable NIR HDF5 file ({str(e).splitlines()[0]})") from None
     except Exception as e:  # nir raises bare ValueError/KeyError/AssertionError on bad content
@@ -75,7 +76,7 @@ def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".nir") as tmp:
         nir.write(str(tmp), graph)
-        back = nir.read(str(tmp))
+        back = read_nir(str(tmp))
         if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
             raise SnnexportError(f"{path}: graph read back from HDF5 differs from the one written")
     return path

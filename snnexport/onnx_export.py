@@ -308,8 +308,71 @@ def _native_or_not(b: Builder, op: str) -> str:
     return "lower"
 
 
-def _conv_rule(dims: int):
+def _conv_transpose_prepare(n, c: Ctx, m: Dict[str, Any]) -> Dict[str, Any]:
+    """Transposed convolution (:mod:`snnexport.conv_transpose`): ONNX ``ConvTranspose`` on PyTorch's
+    weight; in float64 (no onnxruntime kernel) lowered to the zero-upsampling ``U(x)`` (Unsqueeze,
+    Pad, Reshape, Pad/Slice) and the node's own NIR convolution as Gather(im2col)+MatMul."""
+    from .conv_transpose import upsample_pads, upsampled_shape
+
+    b = c.b
+    w_t = m["weight"]
+    bias = np.broadcast_to(np.asarray(n.bias, dtype=np.float64), (w_t.shape[1] * m["groups"],))
+    shp = _need_shape(c, "input")
+    if tuple(shp) != tuple(m["input_shape"]):
+        raise SnnexportError(f"node {c.name!r}: input shape {shp} differs from the transposed convolution's "
+                             f"{m['input_shape']}")
+    mode = _native_or_not(b, "ConvTranspose")
+    p: Dict[str, Any] = {"mode": mode, "transposed": True}
+    if mode in ("native", "cast"):
+        f32 = np.float32 if mode == "cast" else b.np_dtype
+        k = list(w_t.shape[2:])
+        p.update(w=b.const(f"{c.name}/weight", w_t.astype(f32)), bias=b.const(f"{c.name}/bias", bias.astype(f32)),
+                 attrs=dict(kernel_shape=k, strides=list(m["stride"]), dilations=list(m["dilation"]),
+                            pads=list(m["padding"]) * 2, output_padding=list(m["output_padding"]), group=m["groups"]))
+        return p
+    s = m["stride"]
+    lo, hi = upsample_pads(m)
+    hi = [h - (st - 1) for h, st in zip(hi, s)]  # the reshape below leaves s-1 zeros after the last pixel
+    C, H, W = m["input_shape"]
+    p["unsq_axes"] = b.i64(f"{c.name}/unsqueeze_axes", [3, 5])
+    p["phase_pads"] = b.i64(f"{c.name}/phase_pads", [0] * 9 + [s[0] - 1, 0, s[1] - 1])
+    p["up_shape"] = b.i64(f"{c.name}/up_shape", [0, C, H * s[0], W * s[1]])
+    p["pads"] = b.i64(f"{c.name}/pads", [0, 0, max(lo[0], 0), max(lo[1], 0), 0, 0, max(hi[0], 0), max(hi[1], 0)])
+    full = [H * s[0] + max(lo[0], 0) + max(hi[0], 0), W * s[1] + max(lo[1], 0) + max(hi[1], 0)]
+    p["crop"] = None
+    if min(lo) < 0 or min(hi) < 0:  # negative pads crop
+        starts = [max(-lo[0], 0), max(-lo[1], 0)]
+        ends = [full[0] - max(-hi[0], 0), full[1] - max(-hi[1], 0)]
+        p["crop"] = (b.i64(f"{c.name}/crop_starts", starts), b.i64(f"{c.name}/crop_ends", ends),
+                     b.i64(f"{c.name}/crop_axes", [2, 3]))
+    sub = Ctx(c.name, b, c.dt, upsampled_shape(m), c.out_shape)
+    conv_prepare, _ = _conv_rule(2, transposed_ok=False)
+    p["conv"] = conv_prepare(n, sub)
+    p["_out"] = p["conv"]["_out"]
+    return p
+
+
+def _conv_transpose_emit(b: Builder, x: str, p: Dict[str, Any]):
+    if p["mode"] == "native":
+        return b.op("ConvTranspose", x, p["w"], p["bias"], **p["attrs"]), None, None
+    if p["mode"] == "cast":
+        y = b.op("ConvTranspose", b.op("Cast", x, to=1), p["w"], p["bias"], **p["attrs"])  # 1 = FLOAT
+        return b.op("Cast", y, to=b.elem), None, None
+    up = b.op("Reshape", b.op("Pad", b.op("Unsqueeze", x, p["unsq_axes"]), p["phase_pads"]), p["up_shape"])
+    up = b.op("Pad", up, p["pads"])
+    if p["crop"] is not None:
+        up = b.op("Slice", up, *p["crop"])
+    _, conv_emit = _conv_rule(2, transposed_ok=False)
+    return conv_emit(b, up, p["conv"], None)
+
+
+def _conv_rule(dims: int, transposed_ok: bool = True):
     def prepare(n, c):
+        from .conv_transpose import meta
+
+        m = meta(n) if dims == 2 and transposed_ok else None
+        if m is not None:
+            return _conv_transpose_prepare(n, c, m)
         w = np.asarray(n.weight, dtype=np.float64)
         kernel = tuple(w.shape[2:])
         stride, dilation, groups = _tuple(n.stride, dims), _tuple(n.dilation, dims), int(n.groups)
@@ -340,6 +403,8 @@ def _conv_rule(dims: int):
         return p
 
     def emit(b, x, p, s):
+        if p.get("transposed"):
+            return _conv_transpose_emit(b, x, p)
         if p["mode"] == "native":
             return b.op("Conv", x, p["w"], p["bias"], **p["attrs"]), None, None
         if p["mode"] == "cast":

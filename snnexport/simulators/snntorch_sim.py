@@ -350,7 +350,25 @@ def _linear(n, c):
     return m
 
 
+def _conv_transpose(n, c):
+    """A transposed-convolution node (snnexport.conv_transpose) as ``nn.ConvTranspose2d``."""
+    from ..conv_transpose import meta
+
+    m = meta(n)
+    w = T(m["weight"], c)
+    mod = nn.ConvTranspose2d(w.shape[0], w.shape[1] * m["groups"], tuple(w.shape[2:]), stride=m["stride"],
+                             padding=m["padding"], output_padding=m["output_padding"], groups=m["groups"],
+                             dilation=m["dilation"], bias=True, dtype=c.dtype)
+    mod.weight = nn.Parameter(w, requires_grad=False)
+    mod.bias = nn.Parameter(T(n.bias, c), requires_grad=False)
+    return mod
+
+
 def _conv(n, c, dims: int):
+    from ..conv_transpose import meta
+
+    if dims == 2 and meta(n) is not None:
+        return _conv_transpose(n, c)
     p = _conv_params(n, c, dims)
     w = p["w"]
     cls = nn.Conv2d if dims == 2 else nn.Conv1d

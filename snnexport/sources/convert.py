@@ -470,6 +470,8 @@ def fold_batchnorm(nodes: Dict[str, nir.NIRNode], edges: List[Tuple[str, str]]):
         if len(p) != 1 or p[0] not in nodes or succ(p[0]) != [name] or node_ext(nodes[name]).get("time_reduction"):
             continue
         prev = nodes[p[0]]
+        if node_ext(prev).get("op"):  # an extension op (transposed conv): its metadata weight is the one run
+            continue
         scale, shift = np.asarray(bn["scale"]), np.asarray(bn["shift"])
         if isinstance(prev, (nir.Conv2d, nir.Conv1d)):
             shape = (-1,) + (1,) * (prev.weight.ndim - 1)

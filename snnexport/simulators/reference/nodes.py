@@ -83,10 +83,27 @@ def _conv_params(n, c, dims):
             "dilation": as_t(n.dilation), "groups": int(n.groups)}
 
 
+def _conv2d_prepare(n, c):
+    from ...conv_transpose import meta
+
+    m = meta(n)
+    if m is None:
+        return _conv_params(n, c, 2)
+    # transposed convolution (snnexport.conv_transpose): PyTorch's own op on the source's weight
+    return {"transposed": True, "w": T(m["weight"], c), "b": T(n.bias, c), "stride": m["stride"], "padding": m["padding"],
+            "output_padding": m["output_padding"], "dilation": m["dilation"], "groups": m["groups"]}
+
+
+def _conv2d_step(x, p):
+    if p.get("transposed"):
+        return F.conv_transpose2d(x, p["w"], p["b"], p["stride"], p["padding"], p["output_padding"], p["groups"],
+                                  p["dilation"])
+    return F.conv2d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"])
+
+
 @rule("Conv2d")
 def _conv2d():
-    return (lambda n, c: _conv_params(n, c, 2)), _stateless(
-        lambda x, p: F.conv2d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"]))
+    return _conv2d_prepare, _stateless(_conv2d_step)
 
 
 @rule("Conv1d")
