@@ -72,6 +72,11 @@ groups, dilation)`` with the metadata's ``weight`` (PyTorch layout ``[C_in, C_ou
 (``[C, H, W]``). The node's NIR fields are the exact equivalent ``conv2d`` (stride 1, no padding,
 flipped dense weight) of the zero-upsampled, padded input; see :mod:`snnexport.conv_transpose`
 for the equations and what plain NIR readers do with it.
+
+Elementwise activations (``op = "relu"`` or ``"sigmoid"`` on a ``Scale`` node of ones; PyTorch
+``nn.ReLU``/``nn.Sigmoid``): ``y = max(x, 0)`` / ``y = 1/(1 + exp(-x))`` as ``torch.relu``/
+``torch.sigmoid`` compute them. Plain NIR consumers see the identity ``Scale`` (exact for ReLU
+of spikes).
 """
 
 from __future__ import annotations
@@ -305,6 +310,8 @@ def consumer_warnings(graph) -> List[str]:
         red = ext.get("time_reduction")
         if red:
             out.append(f"{name}: input is the {_scalar(red)} over time of its inputs; plain NIR applies it at every step")
+        if _scalar(ext.get("op")) in ("relu", "sigmoid"):
+            out.append(f"{name}: applies {_scalar(ext.get('op'))}; plain NIR sees an identity Scale")
         if _scalar(ext.get("op")) == "conv_transpose2d":
             out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
                        f"input (see snnexport.conv_transpose), which plain NIR cannot say")

@@ -219,9 +219,21 @@ def _linear():
         _stateless(lambda b, x, p: b.op("MatMul", x, p["wt"]))
 
 
+def _scale_prepare(n, c):
+    from .extension import _scalar, node_ext
+
+    op = _scalar(node_ext(n).get("op"))
+    if op is None:
+        return {"s": c.b.param(c.name, "scale", n.scale)}
+    ops = {"relu": "Relu", "sigmoid": "Sigmoid"}  # snnexport activation ops (extension)
+    if op not in ops:
+        raise SnnexportError(f"node {c.name!r}: unknown snnexport op {op!r} on a Scale node (known: {', '.join(ops)})")
+    return {"op": ops[op]}
+
+
 @onnx_rule("Scale")
 def _scale():
-    return (lambda n, c: {"s": c.b.param(c.name, "scale", n.scale)}), _stateless(lambda b, x, p: b.op("Mul", x, p["s"]))
+    return _scale_prepare, _stateless(lambda b, x, p: b.op(p["op"], x) if "op" in p else b.op("Mul", x, p["s"]))
 
 
 @onnx_rule("Threshold")

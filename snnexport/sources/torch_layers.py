@@ -178,3 +178,20 @@ def conv_transpose2d(m: nn.ConvTranspose2d, ctx):
     node.input_type = {"input": np.array(in_shape, dtype=np.int64)}  # the real input (see snnexport.conv_transpose)
     return node
 register_unsupported(nn.ConvTranspose1d, "NIR has no transposed-convolution node")
+
+
+def _activation(op: str):
+    """``nn.ReLU``/``nn.Sigmoid`` on analog values (e.g. seed 001's decoder): a ``Scale`` node of
+    ones carrying ``op`` in its metadata (see :mod:`snnexport.extension`); plain NIR consumers
+    see the identity (exact for ReLU of spikes, 0/1)."""
+    def rule(m, ctx):
+        if getattr(m, "inplace", False):
+            raise SnnexportError(f"{ctx.path}: {type(m).__name__}(inplace=True) overwrites its input; use inplace=False")
+        node = nir.Scale(scale=np.ones(tuple(int(s) for s in ctx.in_shape)))
+        set_node_ext(node, op=op)
+        return node
+    return rule
+
+
+register_layer(nn.ReLU, _activation("relu"))
+register_layer(nn.Sigmoid, _activation("sigmoid"))

@@ -138,9 +138,23 @@ def _sumpool():
     return _pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], divisor_override=1))
 
 
+ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}  # Scale nodes with an snnexport op (extension)
+
+
+def _scale_prepare(n, c):
+    from ...extension import _scalar, node_ext
+
+    op = _scalar(node_ext(n).get("op"))
+    if op is None:
+        return {"s": T(n.scale, c)}
+    if op not in ACTIVATIONS:
+        raise SnnexportError(f"node {c.name!r}: unknown snnexport op {op!r} on a Scale node (known: {', '.join(ACTIVATIONS)})")
+    return {"act": ACTIVATIONS[op]}
+
+
 @rule("Scale")
 def _scale():
-    return (lambda n, c: {"s": T(n.scale, c)}), _stateless(lambda x, p: x * p["s"])
+    return _scale_prepare, _stateless(lambda x, p: p["act"](x) if "act" in p else x * p["s"])
 
 
 @rule("Threshold")
