@@ -24,6 +24,8 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
    ``euler``           ``U = U + dt*tau_mem_inv*((v_leak - U) + r*I)``    (Norse LIFBox; NIR's own Euler step)
    ``sigmoid_decay_input`` ``U = U + (gain*I - (U - v_leak)) * k``       (SpikingJelly ParametricLIFNode decay_input=True)
    ``sigmoid``         ``U = U - (U - v_leak) * k + gain*I``             (SpikingJelly ParametricLIFNode decay_input=False)
+   ``rc``              ``U = ((I*r)*rc_inv)*time_step + decay*U``        (snnTorch Lapicque: r = R, rc_inv = 1/(R*C),
+                                                                        decay = 1 - time_step/(R*C), as snnTorch derives them)
 
    For the two ``sigmoid`` forms ``k = sigmoid(w)`` is the decay factor *as the source computes it*
    (PLIF multiplies by ``w.sigmoid()``; ``1/tau`` would round differently). Torch's float32
@@ -98,6 +100,7 @@ DYNAMICS_PARAMS: Dict[str, tuple] = {
     "euler": ("tau_mem_inv", "r"),
     "sigmoid_decay_input": ("k", "gain"),
     "sigmoid": ("k", "gain"),
+    "rc": ("r", "rc_inv", "time_step", "decay"),
 }
 FLOAT32_SUFFIX = "_float32"  # a parameter's float32-run override (see "per-dtype parameters")
 CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {

@@ -512,6 +512,9 @@ def _dynamics(b: Builder, U: str, J: Optional[str], I: str, p: Dict[str, Any]) -
             return b.op("Add", U, b.op("Mul", b.op("Sub", b.op("Mul", p["gain"], I), b.op("Sub", U, p["v_leak"])), p["k"])), J
         if d == "sigmoid":  # U - (U - v_leak)*k + gain*I
             return b.op("Add", b.op("Sub", U, b.op("Mul", b.op("Sub", U, p["v_leak"]), p["k"])), b.op("Mul", p["gain"], I)), J
+        if d == "rc":  # ((I*r)*rc_inv)*time_step + decay*U
+            inp = b.op("Mul", b.op("Mul", b.op("Mul", I, p["r"]), p["rc_inv"]), p["time_step"])
+            return b.op("Add", inp, b.op("Mul", p["decay"], U)), J
     else:
         if d == "beta":  # J = alpha*J + syn_gain*I; U = beta*U + gain*J
             J = b.op("Add", b.op("Mul", p["alpha"], J), b.op("Mul", p["syn_gain"], I))

@@ -225,6 +225,41 @@ def test_other_norse_recurrent_cells_are_refused_in_one_line():
 
 # ----------------------------------------------------------------------------- snnTorch
 
+LAPICQUES = {
+    "beta": lambda: snn.Lapicque(beta=0.9, init_hidden=True),
+    "tutorial_R_C_time_step": lambda: snn.Lapicque(R=5, C=1e-3, time_step=1e-3, init_hidden=True),
+    "float_R_no_reset": lambda: snn.Lapicque(R=5.3, C=0.02, time_step=1e-2, reset_mechanism="none", init_hidden=True),
+    "beta_and_R": lambda: snn.Lapicque(beta=0.83, R=3, init_hidden=True),
+}
+
+
+@pytest.mark.parametrize("kind", list(LAPICQUES))
+def test_snntorch_lapicque_identical_everywhere(kind):
+    """snnTorch tutorial 2's neuron, in an nn.Sequential of init_hidden neurons called once per step."""
+    torch.manual_seed(0)
+    make = LAPICQUES[kind]
+    net = nn.Sequential(nn.Linear(8, 16), make(), nn.Linear(16, 4), make()).eval()
+    with torch.no_grad():  # the membrane's steady state is R*I: scale the weights by 1/R for real activity
+        net[0].weight.mul_(15.0 / float(net[1].R))
+        net[2].weight.mul_(15.0 / float(net[1].R))
+    lm, graph = convert(net, (8,), "step")
+    ext = neuron_ext(graph.nodes["1"], "1")
+    assert ext.dynamics == "rc"
+    assert ext.reset == ("none" if kind == "float_R_no_reset" else "subtract")
+    assert ext.reset_timing == ("immediate" if kind == "float_R_no_reset" else "delayed")
+    m = net[1]
+    assert float(ext.params["decay"].reshape(-1)[0]) == float(1 - m.time_step.double() / (m.R * m.C.double()))
+    x = analog((20, 4, 8), seed=5, scale=1.5)
+    verify_everywhere(lm, graph, x, min_spikes=10)
+
+
+def test_snntorch_lapicque_zero_reset_is_refused_in_one_line():
+    net = nn.Sequential(nn.Linear(4, 5), snn.Lapicque(beta=0.9, reset_mechanism="zero", init_hidden=True)).eval()
+    with pytest.raises(SnnexportError) as e:
+        convert(net, (4,), "step")
+    assert "\n" not in str(e.value) and "Lapicque" in str(e.value) and "zeroes the membrane" in str(e.value)
+
+
 def test_snntorch_alpha_refusal_says_why():
     net = nn.Sequential(nn.Linear(4, 5), snn.Alpha(alpha=0.9, beta=0.8, init_hidden=True)).eval()
     with pytest.raises(SnnexportError) as e:

@@ -99,6 +99,8 @@ FORM_PARAMS = {
     # SpikingJelly PLIF; the second also starts at v_init (SpikingJelly's v_reset != 0)
     "sigmoid_decay_input": {"k": np.array([0.4]), "gain": np.array([1.0])},
     "sigmoid": {"k": np.array([0.3]), "gain": np.array([0.7]), "v_init": np.array([0.2, -0.1, 0.5])},
+    # snnTorch Lapicque
+    "rc": {"r": np.array([5.0]), "rc_inv": np.array([0.2]), "time_step": np.array([0.9]), "decay": np.array([0.82])},
 }
 
 

@@ -71,6 +71,8 @@ ADAPT_TAU = ("SpikingJelly tau form run as Norse v + (1/tau)*((I' + v_leak) - v)
              "differ by ~1 ulp per step")
 ADAPT_SIGMOID = ("SpikingJelly PLIF form (decay factor k = sigmoid(w)) run as Norse v + k*((v_leak - v) + I'): "
                  "algebraically equal, rounding may differ by ~1 ulp per step")
+ADAPT_RC = ("snnTorch Lapicque form run as Norse v + (1-decay)*((0 - v) + I'), I' = R*time_step/(R*C)/(1-decay)*I: "
+           "algebraically equal, rounding may differ by ~1 ulp per step")
 ADAPT_CUBA_BETA = ("CubaLIF beta form (snnTorch Synaptic) run as Norse LIFCell with tau_syn_inv = 1-alpha, "
                    "tau_mem_inv = 1-beta, current scaled by gain/(1-beta): algebraically equal, rounding may differ "
                    "by ~1 ulp per step")
@@ -147,6 +149,14 @@ class NorseNeuron(nn.Module):
                 scale = gain if d == "sigmoid_decay_input" else gain / k
                 self.box_exact = True
                 self.adapters.append(ADAPT_SIGMOID)
+            elif d == "rc":  # Lapicque: v + (1-decay)*((0 - v) + I'), I' = R*rc_inv*time_step/(1-decay) * I
+                k = 1.0 - P["decay"]
+                if np.any(k <= 0):
+                    raise SnnexportError(f"node {where!r}: rc dynamics with decay >= 1 has no Norse leaky cell")
+                self.dt, self.tau_mem_inv, self.v_leak = 1.0, k, np.zeros(1)
+                scale = P["r"] * P["rc_inv"] * P["time_step"] / k
+                self.box_exact = True
+                self.adapters.append(ADAPT_RC)
             else:
                 raise SnnexportError(f"node {where!r}: dynamics {d!r} has no Norse equivalent")
         else:

@@ -181,6 +181,11 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
                 in_fn = lambda I, prev: gain * I + v_leak * k  # noqa: E731
                 adapters.append("sigmoid dynamics (PLIF) as snn.Leaky(beta=1-k), input_=gain*I+v_leak*k "
                                 "(algebraically equal; ~1 ulp rounding)")
+        elif d == "rc":  # snnTorch Lapicque: snn.Leaky(beta=decay) adds exactly the same two products
+            r, rc_inv, ts = P["r"], P["rc_inv"], P["time_step"]
+            beta = P["decay"]
+            in_fn = lambda I, prev: ((I * r) * rc_inv) * ts  # noqa: E731
+            adapters.append("rc dynamics (Lapicque) as snn.Leaky(beta=decay), input_=((I*R)*(1/(R*C)))*time_step (exact)")
         elif d == "euler":
             a = torch.tensor(ext.dt, dtype=dt_) * P["tau_mem_inv"]
             r = P["r"]

@@ -103,6 +103,11 @@ def _nir_tau_r(dynamics: str, p, dt: float, where: str):
         return tau, r
     if dynamics == "euler":
         return 1.0 / p["tau_mem_inv"], p["r"]
+    if dynamics == "rc":  # U += (1-decay)*((0 - U) + r_nir*I): tau = dt/(1-decay), r_nir = R (in real arithmetic)
+        k = 1.0 - p["decay"]
+        if np.any(k <= 0) or np.any(k > 1):
+            raise SnnexportError(f"{where}: Lapicque decay 1 - time_step/(R*C) must lie in [0, 1)")
+        return dt / k, p["r"] * p["rc_inv"] * p["time_step"] / k
     if dynamics in ("sigmoid_decay_input", "sigmoid"):  # U += k*((v_leak - U) + r*I): tau = dt/k
         if np.any(p["k"] <= 0) or np.any(p["k"] > 1):
             raise SnnexportError(f"{where}: decay factor k = sigmoid(w) must lie in (0, 1]")

@@ -90,6 +90,10 @@ _RESET = {"none": 0, "subtract": 1, "value": 2}
 _SIGMOID_DECAY_INPUT, _SIGMOID = 7, 8
 _FORMS.update({(False, "sigmoid_decay_input"): _SIGMOID_DECAY_INPUT, (False, "sigmoid"): _SIGMOID})
 _SLOTS.update({_SIGMOID_DECAY_INPUT: ("k", "gain"), _SIGMOID: ("k", "gain")})
+# snnTorch Lapicque
+_RC = 9
+_FORMS[(False, "rc")] = _RC
+_SLOTS[_RC] = ("r", "rc_inv", "time_step", "decay")
 
 
 def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
@@ -144,9 +148,12 @@ def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
             elif form == 7:  # sigmoid_decay_input (PLIF): U = U + (gain*I - (U - v_leak)) * k
                 for n in range(N):
                     u[n] = u[n] + (p1[n] * i[n] - (u[n] - vleak[n])) * p0[n]
-            else:            # sigmoid (PLIF, decay_input=False): U = U - (U - v_leak) * k + gain*I
+            elif form == 8:  # sigmoid (PLIF, decay_input=False): U = U - (U - v_leak) * k + gain*I
                 for n in range(N):
                     u[n] = u[n] - (u[n] - vleak[n]) * p0[n] + p1[n] * i[n]
+            else:            # rc (snnTorch Lapicque): U = ((I*r)*rc_inv)*time_step + decay*U
+                for n in range(N):
+                    u[n] = ((i[n] * p0[n]) * p1[n]) * p2[n] + p3[n] * u[n]
             if delayed and reset == 1:  # U = U - S_prev*thr
                 for n in range(N):
                     u[n] = u[n] - sp[n] * thr[n]

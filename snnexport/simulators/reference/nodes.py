@@ -214,6 +214,8 @@ def _dynamics(U, J, I, p):
             return U + (p["gain"] * I - (U - p["v_leak"])) * p["k"], J
         if d == "sigmoid":
             return U - (U - p["v_leak"]) * p["k"] + p["gain"] * I, J
+        if d == "rc":  # snnTorch Lapicque: input_*R*(1/(R*C))*time_step + (1 - time_step/(R*C))*mem
+            return ((I * p["r"]) * p["rc_inv"]) * p["time_step"] + p["decay"] * U, J
     else:
         if d == "beta":
             J = p["alpha"] * J + p["syn_gain"] * I
