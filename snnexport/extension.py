@@ -43,6 +43,11 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
    With ``reset_timing == "delayed"`` the reset of the previous step enters here (snnTorch
    ``reset_delay=True``): for ``subtract``, ``U = dyn(U, I) - S[t-1]*v_threshold``; for
    ``value``, ``U = dyn(where(S[t-1], v_reset, U), I)``.
+   With ``reset_timing == "delayed_after"`` (``value`` reset only) the previous step's spikes
+   reset the membrane *after* this step's dynamics: ``U = where(S[t-1], v_reset, dyn(U, I))``
+   (snnTorch Synaptic/RLeaky/Lapicque ``reset_mechanism="zero"`` with ``reset_delay=True``:
+   ``mem = base - reset*base``, which is ``0`` where ``reset`` and ``base`` elsewhere, exactly;
+   a synaptic current is not reset).
 
    **Initial state** (``params["v_init"]``, optional, default 0): the membrane ``U`` at the first
    step (and after every reset of the network). SpikingJelly neurons start at ``v = v_reset``;
@@ -110,7 +115,7 @@ CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
 }
 COMPARES = ("gt", "ge")
 RESETS = ("value", "subtract", "none")
-RESET_TIMINGS = ("immediate", "delayed")
+RESET_TIMINGS = ("immediate", "delayed", "delayed_after")
 TIME_REDUCTIONS = ("mean", "sum", "last", "max")
 INPUT_LAYOUTS = ("TB", "BT", "step")
 INPUT_KINDS = ("spikes", "analog")
@@ -206,6 +211,8 @@ class NeuronExt:
             raise ExtensionError(f"{where}: reset must be one of {RESETS}, got {self.reset!r}")
         if self.reset_timing not in RESET_TIMINGS:
             raise ExtensionError(f"{where}: reset_timing must be one of {RESET_TIMINGS}, got {self.reset_timing!r}")
+        if self.reset_timing == "delayed_after" and self.reset == "subtract":
+            raise ExtensionError(f"{where}: reset_timing 'delayed_after' is defined for the value reset only")
         if not (math.isfinite(self.dt) and self.dt > 0):
             raise ExtensionError(f"{where}: dt must be a positive number, got {self.dt}")
 
@@ -329,6 +336,9 @@ def consumer_warnings(graph) -> List[str]:
             out.append(f"{name}: never resets; plain NIR resets to v_reset")
         if n.reset_timing == "delayed" and n.reset != "none":
             out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
+        if n.reset_timing == "delayed_after" and n.reset != "none":
+            out.append(f"{name}: reset applied after the next step's update (snnTorch zero reset with reset_delay); "
+                       f"plain NIR resets at once")
         if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
             out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
         if n.v_init() is not None:

@@ -493,7 +493,8 @@ def _neuron_prepare(node, c: Ctx) -> Dict[str, Any]:
     if p["spiking"]:
         p["thr"] = b.param(c.name, "v_threshold", node.v_threshold)
         p["v_reset"] = b.param(c.name, "v_reset", node.v_reset)
-    p["delayed"] = ext.reset_timing == "delayed" and p["spiking"]
+    p["delayed"] = ext.reset_timing in ("delayed", "delayed_after") and p["spiking"]
+    p["after"] = ext.reset_timing == "delayed_after"
     return p
 
 
@@ -542,11 +543,13 @@ def _neuron_init(b: Builder, p: Dict[str, Any]) -> Dict[str, str]:
 def _neuron_emit(b: Builder, I: str, p: Dict[str, Any], state: Dict[str, str]):
     ext: NeuronExt = p["ext"]
     U, J = state["U"], state.get("J")
-    if p["delayed"] and ext.reset == "value":
+    if p["delayed"] and ext.reset == "value" and not p["after"]:
         U = b.op("Where", b.op("Cast", state["S"], to=9), p["v_reset"], U)  # 9 = BOOL
     U, J = _dynamics(b, U, J, I, p)
     if p["delayed"] and ext.reset == "subtract":
         U = b.op("Sub", U, b.op("Mul", state["S"], p["thr"]))
+    if p["delayed"] and ext.reset == "value" and p["after"]:  # reset after the update (snnTorch zero, reset_delay)
+        U = b.op("Where", b.op("Cast", state["S"], to=9), p["v_reset"], U)
     if ext.dynamics == "norse" and p["cuba"]:
         J = b.op("Add", J, b.op("Mul", p["syn_gain"], I))  # Norse: the input joins the current after the step
     new = {"U": U}

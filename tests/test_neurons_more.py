@@ -253,11 +253,32 @@ def test_snntorch_lapicque_identical_everywhere(kind):
     verify_everywhere(lm, graph, x, min_spikes=10)
 
 
-def test_snntorch_lapicque_zero_reset_is_refused_in_one_line():
-    net = nn.Sequential(nn.Linear(4, 5), snn.Lapicque(beta=0.9, reset_mechanism="zero", init_hidden=True)).eval()
-    with pytest.raises(SnnexportError) as e:
-        convert(net, (4,), "step")
-    assert "\n" not in str(e.value) and "Lapicque" in str(e.value) and "zeroes the membrane" in str(e.value)
+ZERO_DELAYED = {
+    "synaptic": lambda: snn.Synaptic(alpha=0.7, beta=0.85, reset_mechanism="zero", init_hidden=True),
+    "rleaky": lambda: snn.RLeaky(beta=0.85, linear_features=16, reset_mechanism="zero", init_hidden=True),
+    "lapicque": lambda: snn.Lapicque(beta=0.85, reset_mechanism="zero", init_hidden=True),
+}
+
+
+@pytest.mark.parametrize("kind", list(ZERO_DELAYED))
+def test_snntorch_zero_reset_with_reset_delay_identical_everywhere(kind):
+    """mem = base - reset*base: zeroed *after* the next update (reset_timing "delayed_after")."""
+    torch.manual_seed(1)
+    make = ZERO_DELAYED[kind]
+    first = make()
+    second = snn.Synaptic(alpha=0.7, beta=0.85, reset_mechanism="zero", init_hidden=True) if kind == "rleaky" \
+        else make()
+    net = nn.Sequential(nn.Linear(8, 16), first, nn.Linear(16, 4), second).eval()
+    gain = 12.0 if kind == "lapicque" else 3.0  # Lapicque(beta) integrates 1/(R*C) = -log(beta) of its input
+    with torch.no_grad():
+        net[0].weight.mul_(gain)
+        net[2].weight.mul_(gain)
+    lm, graph = convert(net, (8,), "step")
+    ext = neuron_ext(graph.nodes["1"], "1")
+    assert (ext.reset, ext.reset_timing) == ("value", "delayed_after")
+    assert any("after the next step's update" in w for w in consumer_warnings(graph))
+    x = analog((24, 4, 8), seed=6, scale=1.5)
+    verify_everywhere(lm, graph, x, min_spikes=10)
 
 
 def test_snntorch_alpha_refusal_says_why():

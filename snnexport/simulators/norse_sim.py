@@ -180,8 +180,9 @@ class NorseNeuron(nn.Module):
             self.box_exact = True
         self.scale = None if np.all(scale == 1.0) else self._T(scale)
         if self.spiking:
-            delayed = ext.reset_timing == "delayed" and ext.reset != "none"
+            delayed = ext.reset_timing in ("delayed", "delayed_after") and ext.reset != "none"
             self.delayed = delayed
+            self.after = ext.reset_timing == "delayed_after"
             if ext.compare == "ge":
                 self.adapters.append(ADAPT_GE)
             if ext.reset == "none":
@@ -273,7 +274,7 @@ class NorseNeuron(nn.Module):
             v, i = self._integrate(I, v, i)
             return v, (v, i, s_prev), v
         reset = self.ext.reset
-        if self.delayed and reset == "value":
+        if self.delayed and reset == "value" and not self.after:
             v = reset_value(s_prev, v, self.v_reset, self.theta)
         if self.native:
             if self.kind == "box":
@@ -290,6 +291,8 @@ class NorseNeuron(nn.Module):
         v, i = self._integrate(I, v, i)
         if self.delayed and reset == "subtract":
             v = reset_subtract(s_prev, v, self.v_reset, self.theta)
+        if self.delayed and reset == "value" and self.after:  # snnTorch zero reset with reset_delay: after the update
+            v = reset_value(s_prev, v, self.v_reset, self.theta)
         z = threshold(v - self.v_th, "heaviside", 0.0)
         membrane = v
         if not self.delayed:

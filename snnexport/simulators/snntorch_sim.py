@@ -237,9 +237,10 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     # --- reset / compare
     ge = spiking and ext.compare == "ge"
     zero_fires = bool(torch.any(thr <= 0)) if ge else bool(torch.any(thr < 0))
-    reset, delayed = ext.reset, ext.reset_timing == "delayed"
+    reset, delayed = ext.reset, ext.reset_timing in ("delayed", "delayed_after")
+    after = ext.reset_timing == "delayed_after"
     mech, reset_delay, signal = "none", True, None
-    pre_value = post_value = False
+    pre_value = post_value = after_value = False
     if spiking and reset == "subtract":
         mech = "subtract"
         if delayed:
@@ -247,6 +248,14 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
                 signal = "prev"
         else:
             reset_delay, signal = False, "zeros"
+    elif spiking and reset == "value" and after:
+        if cuba and bool(torch.all(v_reset == 0)) and not zero_fires:
+            mech = "zero"  # snn.Synaptic's own zero reset with reset_delay=True is exactly this form
+        else:
+            after_value = True
+            adapters.append("reset after the next update (snnTorch zero reset with reset_delay): the module runs "
+                            "with reset_mechanism='none'; the adapter writes v_reset where the neuron fired at the "
+                            "previous step, after the call, and gives those neurons the spike v_reset would fire")
     elif spiking and reset == "value":
         zero_v = bool(torch.all(v_reset == 0))
         if zero_v and not (cuba and delayed):
@@ -293,8 +302,9 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     v_init = P.get("v_init") if ext.v_init() is not None else None
     if v_init is not None:
         adapters.append("initial membrane v_init (SpikingJelly starts at v_reset): the snnTorch membrane state starts there")
+    reset_fires = ((v_reset >= thr) if ge else (v_reset > thr)).to(torch.float32)  # snnTorch spikes are float32
     return {
-        "v_init": v_init,
+        "v_init": v_init, "after_value": after_value, "reset_fires": reset_fires,
         "module": mod, "shape": shape, "cuba": cuba, "spiking": spiking, "in_fn": in_fn, "v_reset": v_reset,
         "pre_value": pre_value, "post_value": post_value, "shifted_input": shifted_input, "syn_init": syn_init,
         "record_membrane": (not spiking) or reset == "none" or delayed or post_value,
@@ -323,6 +333,10 @@ def _neuron_step(I, state, p):
     else:
         spk, mem = mod(x, mem)
         syn = state["syn"]
+    if p["after_value"]:  # the previous step's spikes reset the membrane after this update
+        prev = spk_prev.bool()
+        mem = torch.where(prev, p["v_reset"], mem)
+        spk = torch.where(prev, p["reset_fires"], spk)
     membrane = mem if p["record_membrane"] else None
     if p["post_value"]:
         mem = torch.where(spk.bool(), p["v_reset"], mem)

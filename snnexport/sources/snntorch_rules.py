@@ -36,7 +36,8 @@ What snnTorch really computes (``snntorch/_neurons/leaky.py``, ``synaptic.py``,
   exact). ``subtract`` as Leaky. ``zero`` with ``reset_delay=True`` is *different* from
   Leaky: ``mem = base - base*reset`` (synaptic.py:281-286) zeroes the membrane *after* this
   step's update (and ``syn -= 0*reset`` leaves the current alone), i.e. ``U[t] = 0`` when
-  ``S[t-1]``; no NeuronExt form says that: refused. ``zero`` with ``reset_delay=False`` is the
+  ``S[t-1]``: NeuronExt ``reset_timing "delayed_after"`` (``base - 1*base == 0`` and ``base - 0*base == base``
+  exactly). ``zero`` with ``reset_delay=False`` is the
   clean immediate reset to 0.
 * **RLeaky** (rleaky.py:394-411): ``M = (beta.clamp(0,1)*M + I) + recurrent(spk_prev)``
   (then ``- reset*thr`` for subtract); the graph has the recurrent connection as a
@@ -44,7 +45,7 @@ What snnTorch really computes (``snntorch/_neurons/leaky.py``, ``synaptic.py``,
   ``beta*M + 1*(I + recurrent(spk_prev))``: same value in real arithmetic, float sums in
   another order (differences of ~1 ulp of the membrane; spikes identical unless a membrane
   lies within an ulp of the threshold). ``zero`` with ``reset_delay=True`` is
-  ``base - reset*base`` like Synaptic: refused. ``all_to_all`` recurrent ``nn.Linear`` ->
+  ``base - reset*base`` like Synaptic: ``delayed_after``. ``all_to_all`` recurrent ``nn.Linear`` ->
   ``Linear``/``Affine`` node; one-to-one ``V`` -> diagonal ``Linear`` (snnTorch computes
   ``spk * V`` with float32 spikes, so a 0-dim ``V`` acts as ``float32(V)``: that value is
   exported); a ``Conv2d`` recurrent connection is refused.
@@ -52,7 +53,7 @@ What snnTorch really computes (``snntorch/_neurons/leaky.py``, ``synaptic.py``,
 * **Lapicque** (lapicque.py ``_base_state_function``): ``mem = input_*R*(1/(R*C))*time_step +
   (1 - time_step/(R*C))*mem`` -> the extension's ``rc`` form with snnTorch's derived terms (per
   run dtype); resets as Leaky with ``reset_delay=True`` (Lapicque has no immediate mode); ``zero``
-  is ``base - reset*base``: refused as for Synaptic.
+  is ``base - reset*base``: ``delayed_after`` as for Synaptic.
 * **Alpha**: refused (two currents whose resets change the currents; no form says it).
 
 Other refusals (clear errors): ``graded_spikes_factor != 1``, ``inhibition``,
@@ -176,10 +177,8 @@ def _reset_semantics(module: nn.Module, base: type, cls_name: str):
         return "subtract", "delayed" if delay else "immediate"
     # zero
     if delay and cls_name != "Leaky":
-        raise SnnexportError(
-            f"{_path(module)}: reset_mechanism='zero' with reset_delay=True zeroes the membrane *after* the next "
-            f"step's update (mem = base - base*reset), unlike Leaky; no NIR/snnexport reset form says that "
-            f"(use reset_delay=False, or reset_mechanism='subtract')")
+        # Synaptic/RLeaky/Lapicque: mem = base - base*reset zeroes the membrane *after* the next update
+        return "value", "delayed_after"
     return "value", "delayed" if delay else "immediate"
 
 
@@ -273,7 +272,7 @@ def describe_lapicque(m: snn.Lapicque) -> NeuronSpec:
     (1 - time_step/(R*C))*mem`` -- the extension's ``rc`` form, its derived terms computed as snnTorch
     does in each run dtype (``*_float32`` values for float32 runs). ``beta`` only sets C at
     construction. The reset is Leaky's delayed one (the reset signal comes from the stored
-    membrane); ``zero`` (``base - reset*base``) is refused as for Synaptic."""
+    membrane); ``zero`` (``base - reset*base``) is ``delayed_after`` as for Synaptic."""
     _check_methods(m, snn.Lapicque)
     _check_common(m)
     reset, timing = _reset_semantics(m, snn.Lapicque, "Lapicque")

@@ -253,6 +253,8 @@ def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
         return None
     if ext.v_init() is not None:
         return None  # the kernel starts every membrane at 0; the torch loop honours v_init
+    if ext.reset_timing == "delayed_after":
+        return None  # the reset after the next update: the torch loop (neuron_step) runs it
     shape = tuple(p["shape"])
     n = int(np.prod(shape)) if shape else 1
     dtype = p["v_leak"].dtype

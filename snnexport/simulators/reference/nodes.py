@@ -242,12 +242,15 @@ def neuron_init(p, batch: int):
 def neuron_step(I, state, p):
     U, J, S_prev = state
     ext: NeuronExt = p["ext"]
-    delayed = ext.reset_timing == "delayed" and p["spiking"]
-    if delayed and ext.reset == "value":
+    delayed = ext.reset_timing in ("delayed", "delayed_after") and p["spiking"]
+    after = ext.reset_timing == "delayed_after"
+    if delayed and ext.reset == "value" and not after:
         U = torch.where(S_prev.bool(), p["v_reset"], U)
     U, J = _dynamics(U, J, I, p)
     if delayed and ext.reset == "subtract":
         U = U - S_prev * p["thr"]
+    if delayed and ext.reset == "value" and after:  # snnTorch zero reset with reset_delay: base - reset*base
+        U = torch.where(S_prev.bool(), p["v_reset"], U)
     if ext.dynamics == "norse" and p["cuba"]:
         J_next = J + p["syn_gain"] * I
     else:
