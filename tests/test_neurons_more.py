@@ -136,6 +136,27 @@ def test_nonzero_v_reset_starts_there_everywhere(kind, tmp_path):
     assert not rep.identical
 
 
+SINGLE_STEP = {
+    "lif_v_reset": lambda: neuron.LIFNode(tau=2.0, v_reset=-0.3),
+    "plif_v_reset": lambda: neuron.ParametricLIFNode(init_tau=2.5, v_reset=0.2),
+    "if_v_reset": lambda: neuron.IFNode(v_reset=0.4, v_threshold=1.2),
+}
+
+
+@pytest.mark.parametrize("kind", list(SINGLE_STEP))
+def test_single_step_mode_identical_everywhere(kind):
+    """SpikingJelly's default step_mode='s': the model is called once per step (layout "step")."""
+    torch.manual_seed(0)
+    make = SINGLE_STEP[kind]
+    net = nn.Sequential(layer.Linear(10, 24), make(), layer.Linear(24, 6), make())
+    with torch.no_grad():
+        net[0].weight.mul_(2.5)
+        net[2].weight.mul_(5.0)
+    lm, graph = convert(net.eval(), (10,), "step")
+    assert "v_init" in neuron_ext(graph.nodes["1"], "1").params
+    verify_everywhere(lm, graph, analog((14, 5, 10), seed=2, scale=3.0))
+
+
 def test_perturbed_decay_factor_fails_verify():
     """verify can fail: a PLIF k off by a small amount gives different spikes than SpikingJelly."""
     net = sj_net(lambda: neuron.ParametricLIFNode(init_tau=2.5, step_mode="m"))
