@@ -315,8 +315,9 @@ def _native_or_not(b: Builder, op: str) -> str:
     if b.f64_ops == "cast":
         b.adapters.add(f"{op} computed in float32 between Casts (onnxruntime has no float64 {op} kernel)")
         return "cast"
-    b.adapters.add(f"{op} lowered to float64 Pad+Gather(im2col)+{'MatMul' if op == 'Conv' else 'ReduceSum+Div'} "
-                   f"(onnxruntime has no float64 {op} kernel)")
+    how = {"Conv": "Pad+Gather(im2col)+MatMul", "ConvTranspose": "zero-upsampling (Unsqueeze+Pad+Reshape)+Pad/Slice+"
+           "Gather(im2col)+MatMul of the equivalent convolution"}.get(op, "Pad+Gather(im2col)+ReduceSum+Div")
+    b.adapters.add(f"{op} lowered to float64 {how} (onnxruntime has no float64 {op} kernel)")
     return "lower"
 
 
