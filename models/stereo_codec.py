@@ -8,7 +8,9 @@ tensor instead of the seed's Python loop: the same computation) and sees the ste
 jointly (left and right RGB as 6 channels), so it can spend its spikes on what the two
 views share once. The seed's hyperprior, quantisation and attention fusion are left out; the
 decoder is a small plain-PyTorch conv-transpose network from the time-averaged latent
-spikes back to both views, trained on the mean squared error (PSNR reported).
+spikes back to both views, trained on the mean squared error (PSNR reported). The whole codec
+converts too: the decoder runs once after the time mean, its ``ConvTranspose2d`` layers as
+``Conv2d`` extension nodes (:mod:`snnexport.conv_transpose`), ReLU/Sigmoid as activation ops.
 
 :class:`StereoEncoder` is the part that converts to NIR: input ``[T, B, 6, H, W]`` analog
 (layout ``TB``), output the time mean of the latent spikes ``[B, 16, H/4, W/4]``
@@ -81,9 +83,10 @@ class StereoDecoder(nn.Module):
             nn.ReLU(),
             nn.Conv2d(width, out_ch, kernel_size=3, padding=1),
         )
+        self.out = nn.Sigmoid()  # a module (no parameters): the same torch.sigmoid, and a layer the converter sees
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(z))
+        return self.out(self.net(z))
 
 
 class StereoCodec(nn.Module):
@@ -100,8 +103,8 @@ class StereoCodec(nn.Module):
 
     def forward(self, left: torch.Tensor, right: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``forward(left, right)`` on two views, or ``forward(x)`` on the time-major encoder
-        input ``[T, B, 6, H, W]`` (what ``snnexport convert`` feeds: converting the whole codec
-        then stops at the decoder's ConvTranspose2d, which NIR cannot express)."""
+        input ``[T, B, 6, H, W]`` (what ``snnexport convert`` feeds: the whole codec converts, the
+        decoder after the time mean, its ConvTranspose2d layers as snnexport extension nodes)."""
         x = left if right is None else self.encoder_input(left, right)
         return self.decoder(self.encoder(x))
 

@@ -188,6 +188,11 @@ def linear_map(node):
     if t in ("Affine", "Linear"):
         return lambda x, w: F.linear(x, w)
     dims = 2 if t == "Conv2d" else 1
+    from .conv_transpose import meta, upsample
+
+    ct = meta(node) if dims == 2 else None
+    if ct is not None:  # transposed: the node's NIR conv (its exact equivalent) on the zero-upsampled input
+        return lambda x, w: F.conv2d(upsample(x, ct), w, None, 1, 0, ct["dilation"], 1)
     pad = node.padding
     if isinstance(pad, (bytes, np.bytes_)):
         pad = pad.decode()

@@ -22,6 +22,15 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
    ``tau_decay_input`` ``U = U + (gain*I - (U - v_leak)) / tau``         (SpikingJelly LIFNode decay_input=True, seed 003)
    ``tau``             ``U = U - (U - v_leak) / tau + gain*I``           (SpikingJelly LIFNode decay_input=False)
    ``euler``           ``U = U + dt*tau_mem_inv*((v_leak - U) + r*I)``    (Norse LIFBox; NIR's own Euler step)
+   ``sigmoid_decay_input`` ``U = U + (gain*I - (U - v_leak)) * k``       (SpikingJelly ParametricLIFNode decay_input=True)
+   ``sigmoid``         ``U = U - (U - v_leak) * k + gain*I``             (SpikingJelly ParametricLIFNode decay_input=False)
+   ``rc``              ``U = ((I*r)*rc_inv)*time_step + decay*U``        (snnTorch Lapicque: r = R, rc_inv = 1/(R*C),
+                                                                        decay = 1 - time_step/(R*C), as snnTorch derives them)
+
+   For the two ``sigmoid`` forms ``k = sigmoid(w)`` is the decay factor *as the source computes it*
+   (PLIF multiplies by ``w.sigmoid()``; ``1/tau`` would round differently). Torch's float32
+   sigmoid is not the float64 one rounded to float32, so the node may carry ``k_float32``
+   beside ``k``: see **per-dtype parameters** below.
 
    ``CubaLIF``/``CubaLI`` nodes have a synaptic current ``J``:
 
@@ -34,6 +43,20 @@ Neuron extension (on ``LIF``, ``IF``, ``CubaLIF``, ``LI``, ``CubaLI`` nodes), se
    With ``reset_timing == "delayed"`` the reset of the previous step enters here (snnTorch
    ``reset_delay=True``): for ``subtract``, ``U = dyn(U, I) - S[t-1]*v_threshold``; for
    ``value``, ``U = dyn(where(S[t-1], v_reset, U), I)``.
+   With ``reset_timing == "delayed_after"`` (``value`` reset only) the previous step's spikes
+   reset the membrane *after* this step's dynamics: ``U = where(S[t-1], v_reset, dyn(U, I))``
+   (snnTorch Synaptic/RLeaky/Lapicque ``reset_mechanism="zero"`` with ``reset_delay=True``:
+   ``mem = base - reset*base``, which is ``0`` where ``reset`` and ``base`` elsewhere, exactly;
+   a synaptic current is not reset).
+
+   **Initial state** (``params["v_init"]``, optional, default 0): the membrane ``U`` at the first
+   step (and after every reset of the network). SpikingJelly neurons start at ``v = v_reset``;
+   NIR and plain consumers start at 0. Synaptic currents and previous spikes start at 0.
+
+   **Per-dtype parameters**: a parameter ``X_float32`` beside ``X`` is the value a float32 run
+   uses instead of ``float32(X)`` (the source derives it, e.g. ``sigmoid(w)``, in the run dtype
+   and the two roundings differ). Every participant reads the parameters through
+   :meth:`NeuronExt.run_params`.
 
 2. **Fire** (``compare``): ``S = U > v_threshold`` (``gt``, NIR, snnTorch, Norse) or
    ``S = U >= v_threshold`` (``ge``, SpikingJelly, seed 000). ``LI``/``CubaLI`` never fire; their
@@ -65,6 +88,19 @@ its NIR type says; plain consumers run the NIR type (the documented fallback, li
                 average (zero padding counted) instead. Max pooling of *spikes* needs no
                 extension: it is emitted as plain ``SumPool2d -> Threshold(0.5)`` (and a sum of
                 such chains for integer SEW sums), see ``sources/torch_layers.py``.
+
+Transposed convolution (``op = "conv_transpose2d"`` on a ``Conv2d`` node; PyTorch
+``ConvTranspose2d``): ``y = conv_transpose2d(x, weight, bias, stride, padding, output_padding,
+groups, dilation)`` with the metadata's ``weight`` (PyTorch layout ``[C_in, C_out/groups, kh, kw]``),
+``stride``, ``padding``, ``output_padding``, ``dilation``, ``groups`` and ``input_shape``
+(``[C, H, W]``). The node's NIR fields are the exact equivalent ``conv2d`` (stride 1, no padding,
+flipped dense weight) of the zero-upsampled, padded input; see :mod:`snnexport.conv_transpose`
+for the equations and what plain NIR readers do with it.
+
+Elementwise activations (``op = "relu"`` or ``"sigmoid"`` on a ``Scale`` node of ones; PyTorch
+``nn.ReLU``/``nn.Sigmoid``): ``y = max(x, 0)`` / ``y = 1/(1 + exp(-x))`` as ``torch.relu``/
+``torch.sigmoid`` compute them. Plain NIR consumers see the identity ``Scale`` (exact for ReLU
+of spikes).
 """
 
 from __future__ import annotations
@@ -84,7 +120,11 @@ DYNAMICS_PARAMS: Dict[str, tuple] = {
     "tau_decay_input": ("tau", "gain"),
     "tau": ("tau", "gain"),
     "euler": ("tau_mem_inv", "r"),
+    "sigmoid_decay_input": ("k", "gain"),
+    "sigmoid": ("k", "gain"),
+    "rc": ("r", "rc_inv", "time_step", "decay"),
 }
+FLOAT32_SUFFIX = "_float32"  # a parameter's float32-run override (see "per-dtype parameters")
 CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
     "beta": ("alpha", "syn_gain", "beta", "gain"),
     "norse": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
@@ -92,10 +132,10 @@ CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
 }
 COMPARES = ("gt", "ge")
 RESETS = ("value", "subtract", "none")
-RESET_TIMINGS = ("immediate", "delayed")
+RESET_TIMINGS = ("immediate", "delayed", "delayed_after")
 TIME_REDUCTIONS = ("mean", "sum", "last", "max")
 INPUT_LAYOUTS = ("TB", "BT", "step", "static")
-NODE_OPS = ("max_pool2d",)  # operation extensions (see module docstring)
+NODE_OPS = ("max_pool2d", "conv_transpose2d", "relu", "sigmoid")  # operation extensions (see module docstring)
 INPUT_KINDS = ("spikes", "analog")
 NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")  # I: NIR Integrator
 SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
@@ -129,6 +169,21 @@ class NeuronExt:
     reset: str = "value"
     reset_timing: str = "immediate"
     dt: float = 1.0
+
+    def run_params(self, float32: bool) -> Dict[str, np.ndarray]:
+        """The parameters a run in float32 (``float32=True``) or float64 uses: each ``X_float32``
+        replaces ``X`` in float32 runs and is dropped otherwise (values stay float64 arrays)."""
+        out = {k: v for k, v in self.params.items() if not k.endswith(FLOAT32_SUFFIX)}
+        if float32:
+            for k, v in self.params.items():
+                if k.endswith(FLOAT32_SUFFIX) and k[:-len(FLOAT32_SUFFIX)] in out:
+                    out[k[:-len(FLOAT32_SUFFIX)]] = v
+        return out
+
+    def v_init(self) -> Optional[np.ndarray]:
+        """The initial membrane, or ``None`` when it is 0 (the NIR convention)."""
+        v = self.params.get("v_init")
+        return None if v is None or not np.any(v != 0) else np.asarray(v, dtype=np.float64)
 
     def to_meta(self) -> Dict[str, Any]:
         return {
@@ -174,6 +229,8 @@ class NeuronExt:
             raise ExtensionError(f"{where}: reset must be one of {RESETS}, got {self.reset!r}")
         if self.reset_timing not in RESET_TIMINGS:
             raise ExtensionError(f"{where}: reset_timing must be one of {RESET_TIMINGS}, got {self.reset_timing!r}")
+        if self.reset_timing == "delayed_after" and self.reset == "subtract":
+            raise ExtensionError(f"{where}: reset_timing 'delayed_after' is defined for the value reset only")
         if not (math.isfinite(self.dt) and self.dt > 0):
             raise ExtensionError(f"{where}: dt must be a positive number, got {self.dt}")
 
@@ -288,7 +345,7 @@ def time_reduction(node) -> Optional[str]:
 
 
 def node_op(node) -> Optional[str]:
-    """The operation extension of a node (``max_pool2d``), or ``None``."""
+    """The operation extension of a node (one of :data:`NODE_OPS`), or ``None``."""
     op = _scalar(node_ext(node).get("op"))
     if op in (None, ""):
         return None
@@ -315,6 +372,11 @@ def consumer_warnings(graph) -> List[str]:
         if node_op(node) == "max_pool2d":
             out.append(f"{name}: max pooling (snnexport op max_pool2d); plain NIR computes the window average "
                        f"({type(node).__name__})")
+        if _scalar(ext.get("op")) in ("relu", "sigmoid"):
+            out.append(f"{name}: applies {_scalar(ext.get('op'))}; plain NIR sees an identity Scale")
+        if _scalar(ext.get("op")) == "conv_transpose2d":
+            out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
+                       f"input (see snnexport.conv_transpose), which plain NIR cannot say")
         if "dynamics" not in ext:
             continue
         n = neuron_ext(node, name)
@@ -326,8 +388,15 @@ def consumer_warnings(graph) -> List[str]:
             out.append(f"{name}: never resets; plain NIR resets to v_reset")
         if n.reset_timing == "delayed" and n.reset != "none":
             out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
+        if n.reset_timing == "delayed_after" and n.reset != "none":
+            out.append(f"{name}: reset applied after the next step's update (snnTorch zero reset with reset_delay); "
+                       f"plain NIR resets at once")
         if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
             out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
+        if n.v_init() is not None:
+            out.append(f"{name}: the membrane starts at v_init (SpikingJelly starts at v_reset); plain NIR starts at 0")
+        if n.dynamics in ("sigmoid", "sigmoid_decay_input"):
+            out.append(f"{name}: decays by multiplying with k = sigmoid(w); plain NIR's dt/tau rounds differently")
     from .consumers import consumer_notes  # per-importer conventions (dt, r, time units, edges)
 
     gext = graph_ext(graph)

@@ -245,6 +245,16 @@ def _precheck_node_types(path: Path, data: dict) -> None:
             raise SnnexportError(f"{path}: node {name!r} has unknown NIR type {t!r} (nir {nir.version} knows {', '.join(sorted(known))})")
 
 
+def read_back(data: bytes) -> nir.NIRGraph:
+    """``nir.read`` of HDF5 bytes this process wrote (a graph with transposed-convolution nodes,
+    which nir's type inference rejects, is read with their types restored)."""
+    import io
+
+    from .conv_transpose import read_nir as read_with_conv_transpose
+
+    return read_with_conv_transpose(io.BytesIO(data))
+
+
 def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
     """Write with ``nir.write`` atomically and read it back before the rename."""
     import io
@@ -253,7 +263,7 @@ def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
     # HDF5 is built in memory and written with os.write: h5py writing to a full disk segfaulted.
     buf = io.BytesIO()
     nir.write(buf, graph)
-    back = nir.read(io.BytesIO(buf.getvalue()))
+    back = read_back(buf.getvalue())  # a transposed-conv graph needs its types restored
     if set(back.nodes) != set(graph.nodes) or sorted(back.edges) != sorted(graph.edges):
         raise SnnexportError(f"{path}: graph read back from HDF5 differs from the one written")
     write_bytes(path, buf.getbuffer(), suffix=".nir")

@@ -220,9 +220,21 @@ def _linear():
         _stateless(lambda b, x, p: b.op("MatMul", x, p["wt"]))
 
 
+def _scale_prepare(n, c):
+    from .extension import _scalar, node_ext
+
+    op = _scalar(node_ext(n).get("op"))
+    if op is None:
+        return {"s": c.b.param(c.name, "scale", n.scale)}
+    ops = {"relu": "Relu", "sigmoid": "Sigmoid"}  # snnexport activation ops (extension)
+    if op not in ops:
+        raise SnnexportError(f"node {c.name!r}: unknown snnexport op {op!r} on a Scale node (known: {', '.join(ops)})")
+    return {"op": ops[op]}
+
+
 @onnx_rule("Scale")
 def _scale():
-    return (lambda n, c: {"s": c.b.param(c.name, "scale", n.scale)}), _stateless(lambda b, x, p: b.op("Mul", x, p["s"]))
+    return _scale_prepare, _stateless(lambda b, x, p: b.op(p["op"], x) if "op" in p else b.op("Mul", x, p["s"]))
 
 
 @onnx_rule("Threshold")
@@ -304,13 +316,77 @@ def _native_or_not(b: Builder, op: str) -> str:
     if b.f64_ops == "cast":
         b.adapters.add(f"{op} computed in float32 between Casts (onnxruntime has no float64 {op} kernel)")
         return "cast"
-    b.adapters.add(f"{op} lowered to float64 Pad+Gather(im2col)+{'MatMul' if op == 'Conv' else 'ReduceSum+Div'} "
-                   f"(onnxruntime has no float64 {op} kernel)")
+    how = {"Conv": "Pad+Gather(im2col)+MatMul", "ConvTranspose": "zero-upsampling (Unsqueeze+Pad+Reshape)+Pad/Slice+"
+           "Gather(im2col)+MatMul of the equivalent convolution"}.get(op, "Pad+Gather(im2col)+ReduceSum+Div")
+    b.adapters.add(f"{op} lowered to float64 {how} (onnxruntime has no float64 {op} kernel)")
     return "lower"
 
 
-def _conv_rule(dims: int):
+def _conv_transpose_prepare(n, c: Ctx, m: Dict[str, Any]) -> Dict[str, Any]:
+    """Transposed convolution (:mod:`snnexport.conv_transpose`): ONNX ``ConvTranspose`` on PyTorch's
+    weight; in float64 (no onnxruntime kernel) lowered to the zero-upsampling ``U(x)`` (Unsqueeze,
+    Pad, Reshape, Pad/Slice) and the node's own NIR convolution as Gather(im2col)+MatMul."""
+    from .conv_transpose import upsample_pads, upsampled_shape
+
+    b = c.b
+    w_t = m["weight"]
+    bias = np.broadcast_to(np.asarray(n.bias, dtype=np.float64), (w_t.shape[1] * m["groups"],))
+    shp = _need_shape(c, "input")
+    if tuple(shp) != tuple(m["input_shape"]):
+        raise SnnexportError(f"node {c.name!r}: input shape {shp} differs from the transposed convolution's "
+                             f"{m['input_shape']}")
+    mode = _native_or_not(b, "ConvTranspose")
+    p: Dict[str, Any] = {"mode": mode, "transposed": True}
+    if mode in ("native", "cast"):
+        f32 = np.float32 if mode == "cast" else b.np_dtype
+        k = list(w_t.shape[2:])
+        p.update(w=b.const(f"{c.name}/weight", w_t.astype(f32)), bias=b.const(f"{c.name}/bias", bias.astype(f32)),
+                 attrs=dict(kernel_shape=k, strides=list(m["stride"]), dilations=list(m["dilation"]),
+                            pads=list(m["padding"]) * 2, output_padding=list(m["output_padding"]), group=m["groups"]))
+        return p
+    s = m["stride"]
+    lo, hi = upsample_pads(m)
+    hi = [h - (st - 1) for h, st in zip(hi, s)]  # the reshape below leaves s-1 zeros after the last pixel
+    C, H, W = m["input_shape"]
+    p["unsq_axes"] = b.i64(f"{c.name}/unsqueeze_axes", [3, 5])
+    p["phase_pads"] = b.i64(f"{c.name}/phase_pads", [0] * 9 + [s[0] - 1, 0, s[1] - 1])
+    p["up_shape"] = b.i64(f"{c.name}/up_shape", [0, C, H * s[0], W * s[1]])
+    p["pads"] = b.i64(f"{c.name}/pads", [0, 0, max(lo[0], 0), max(lo[1], 0), 0, 0, max(hi[0], 0), max(hi[1], 0)])
+    full = [H * s[0] + max(lo[0], 0) + max(hi[0], 0), W * s[1] + max(lo[1], 0) + max(hi[1], 0)]
+    p["crop"] = None
+    if min(lo) < 0 or min(hi) < 0:  # negative pads crop
+        starts = [max(-lo[0], 0), max(-lo[1], 0)]
+        ends = [full[0] - max(-hi[0], 0), full[1] - max(-hi[1], 0)]
+        p["crop"] = (b.i64(f"{c.name}/crop_starts", starts), b.i64(f"{c.name}/crop_ends", ends),
+                     b.i64(f"{c.name}/crop_axes", [2, 3]))
+    sub = Ctx(c.name, b, c.dt, upsampled_shape(m), c.out_shape)
+    conv_prepare, _ = _conv_rule(2, transposed_ok=False)
+    p["conv"] = conv_prepare(n, sub)
+    p["_out"] = p["conv"]["_out"]
+    return p
+
+
+def _conv_transpose_emit(b: Builder, x: str, p: Dict[str, Any]):
+    if p["mode"] == "native":
+        return b.op("ConvTranspose", x, p["w"], p["bias"], **p["attrs"]), None, None
+    if p["mode"] == "cast":
+        y = b.op("ConvTranspose", b.op("Cast", x, to=1), p["w"], p["bias"], **p["attrs"])  # 1 = FLOAT
+        return b.op("Cast", y, to=b.elem), None, None
+    up = b.op("Reshape", b.op("Pad", b.op("Unsqueeze", x, p["unsq_axes"]), p["phase_pads"]), p["up_shape"])
+    up = b.op("Pad", up, p["pads"])
+    if p["crop"] is not None:
+        up = b.op("Slice", up, *p["crop"])
+    _, conv_emit = _conv_rule(2, transposed_ok=False)
+    return conv_emit(b, up, p["conv"], None)
+
+
+def _conv_rule(dims: int, transposed_ok: bool = True):
     def prepare(n, c):
+        from .conv_transpose import meta
+
+        m = meta(n) if dims == 2 and transposed_ok else None
+        if m is not None:
+            return _conv_transpose_prepare(n, c, m)
         w = np.asarray(n.weight, dtype=np.float64)
         kernel = tuple(w.shape[2:])
         stride, dilation, groups = _tuple(n.stride, dims), _tuple(n.dilation, dims), int(n.groups)
@@ -341,6 +417,8 @@ def _conv_rule(dims: int):
         return p
 
     def emit(b, x, p, s):
+        if p.get("transposed"):
+            return _conv_transpose_emit(b, x, p)
         if p["mode"] == "native":
             return b.op("Conv", x, p["w"], p["bias"], **p["attrs"]), None, None
         if p["mode"] == "cast":
@@ -406,10 +484,12 @@ def _neuron_prepare(node, c: Ctx) -> Dict[str, Any]:
     p: Dict[str, Any] = {"ext": ext, "cuba": tname.startswith("Cuba"), "spiking": tname in SPIKING_TYPES,
                          "shape": _need_shape(c, "output")}
     d = ext.dynamics
-    for key in ext.params:
+    run_params = ext.run_params(b.np_dtype == np.float32)  # k_float32 etc. replace k in a float32 export
+    for key in run_params:
         if not (d in EULER_FORMS and key in ("tau_mem_inv", "tau_syn_inv")):
-            p[key] = b.param(c.name, key, ext.params[key])
-    if d in ("tau", "tau_decay_input") + EULER_FORMS:
+            p[key] = b.param(c.name, key, run_params[key])
+    p["has_v_init"] = ext.v_init() is not None
+    if d in ("tau", "tau_decay_input", "sigmoid", "sigmoid_decay_input") + EULER_FORMS:
         p["v_leak"] = b.param(c.name, "v_leak", getattr(node, "v_leak", 0.0))
     if d in EULER_FORMS:  # the reference derives these in the run dtype: dt*tau_inv, (-dt)*tau_syn_inv
         dt = b.np_dtype.type(ext.dt)
@@ -419,7 +499,8 @@ def _neuron_prepare(node, c: Ctx) -> Dict[str, Any]:
     if p["spiking"]:
         p["thr"] = b.param(c.name, "v_threshold", node.v_threshold)
         p["v_reset"] = b.param(c.name, "v_reset", node.v_reset)
-    p["delayed"] = ext.reset_timing == "delayed" and p["spiking"]
+    p["delayed"] = ext.reset_timing in ("delayed", "delayed_after") and p["spiking"]
+    p["after"] = ext.reset_timing == "delayed_after"
     return p
 
 
@@ -434,6 +515,13 @@ def _dynamics(b: Builder, U: str, J: Optional[str], I: str, p: Dict[str, Any]) -
             return b.op("Add", b.op("Sub", U, b.op("Div", b.op("Sub", U, p["v_leak"]), p["tau"])), b.op("Mul", p["gain"], I)), J
         if d == "euler":  # U + a_mem*((v_leak - U) + r*I)
             return b.op("Add", U, b.op("Mul", p["a_mem"], b.op("Add", b.op("Sub", p["v_leak"], U), b.op("Mul", p["r"], I)))), J
+        if d == "sigmoid_decay_input":  # U + (gain*I - (U - v_leak)) * k
+            return b.op("Add", U, b.op("Mul", b.op("Sub", b.op("Mul", p["gain"], I), b.op("Sub", U, p["v_leak"])), p["k"])), J
+        if d == "sigmoid":  # U - (U - v_leak)*k + gain*I
+            return b.op("Add", b.op("Sub", U, b.op("Mul", b.op("Sub", U, p["v_leak"]), p["k"])), b.op("Mul", p["gain"], I)), J
+        if d == "rc":  # ((I*r)*rc_inv)*time_step + decay*U
+            inp = b.op("Mul", b.op("Mul", b.op("Mul", I, p["r"]), p["rc_inv"]), p["time_step"])
+            return b.op("Add", inp, b.op("Mul", p["decay"], U)), J
     else:
         if d == "beta":  # J = alpha*J + syn_gain*I; U = beta*U + gain*J
             J = b.op("Add", b.op("Mul", p["alpha"], J), b.op("Mul", p["syn_gain"], I))
@@ -450,7 +538,7 @@ def _dynamics(b: Builder, U: str, J: Optional[str], I: str, p: Dict[str, Any]) -
 
 def _neuron_init(b: Builder, p: Dict[str, Any]) -> Dict[str, str]:
     z = b.zeros(p["shape"])
-    state = {"U": z}
+    state = {"U": b.op("Add", z, p["v_init"]) if p.get("has_v_init") else z}  # 0 + v_init is exact
     if p["cuba"]:
         state["J"] = z
     if p["delayed"]:
@@ -461,11 +549,13 @@ def _neuron_init(b: Builder, p: Dict[str, Any]) -> Dict[str, str]:
 def _neuron_emit(b: Builder, I: str, p: Dict[str, Any], state: Dict[str, str]):
     ext: NeuronExt = p["ext"]
     U, J = state["U"], state.get("J")
-    if p["delayed"] and ext.reset == "value":
+    if p["delayed"] and ext.reset == "value" and not p["after"]:
         U = b.op("Where", b.op("Cast", state["S"], to=9), p["v_reset"], U)  # 9 = BOOL
     U, J = _dynamics(b, U, J, I, p)
     if p["delayed"] and ext.reset == "subtract":
         U = b.op("Sub", U, b.op("Mul", state["S"], p["thr"]))
+    if p["delayed"] and ext.reset == "value" and p["after"]:  # reset after the update (snnTorch zero, reset_delay)
+        U = b.op("Where", b.op("Cast", state["S"], to=9), p["v_reset"], U)
     if ext.dynamics == "norse" and p["cuba"]:
         J = b.op("Add", J, b.op("Mul", p["syn_gain"], I))  # Norse: the input joins the current after the step
     new = {"U": U}

@@ -336,6 +336,9 @@ def read_nir(path: str | Path, budget: Optional[int] = None, check_dict=None, ty
     data["type_check"] = False  # nir's own inference is quadratic; check_nir_types does the same
     node = nir.dict2NIRNode(data)
     if isinstance(node, nir.NIRGraph):
+        from .conv_transpose import restore_types
+
+        restore_types(node)  # transposed convolutions: nir recomputes a wrong input type from the fields
         try:
             check_nir_types(node)
         except ValueError as e:

@@ -32,7 +32,8 @@ def _params(form: str, cuba: bool, n: int, rng: np.random.Generator, scalar: boo
 
     table = CUBA_DYNAMICS_PARAMS if cuba else DYNAMICS_PARAMS
     ranges = {"beta": (0.5, 1.0), "alpha": (0.3, 0.95), "gain": (0.2, 1.2), "syn_gain": (0.5, 1.5), "tau": (1.5, 4.0),
-              "tau_mem_inv": (100.0, 400.0), "tau_syn_inv": (50.0, 300.0), "r": (0.5, 2.0)}
+              "tau_mem_inv": (100.0, 400.0), "tau_syn_inv": (50.0, 300.0), "r": (0.5, 2.0),
+              "k": (0.2, 0.8), "rc_inv": (0.2, 1.5), "time_step": (0.5, 1.0), "decay": (0.5, 0.95)}
     return {k: val(*ranges[k]) for k in table[form]}
 
 

@@ -96,6 +96,11 @@ FORM_PARAMS = {
     "tau_decay_input": {"tau": np.array([2.0]), "gain": np.array([1.0])},
     "tau": {"tau": np.array([3.0]), "gain": np.array([0.7])},
     "euler": {"tau_mem_inv": np.array([200.0, 150.0, 300.0]), "r": np.array([1.0])},
+    # SpikingJelly PLIF; the second also starts at v_init (SpikingJelly's v_reset != 0)
+    "sigmoid_decay_input": {"k": np.array([0.4]), "gain": np.array([1.0])},
+    "sigmoid": {"k": np.array([0.3]), "gain": np.array([0.7]), "v_init": np.array([0.2, -0.1, 0.5])},
+    # snnTorch Lapicque
+    "rc": {"r": np.array([5.0]), "rc_inv": np.array([0.2]), "time_step": np.array([0.9]), "decay": np.array([0.82])},
 }
 
 

@@ -286,8 +286,7 @@ class FiresOnGe(snn.Leaky):
     (lambda: snn.Leaky(beta=0.9, state_quant=lambda m: m), "state_quant"),
     (lambda: snn.Leaky(beta=0.9, threshold=-0.5), "negative threshold"),
     (lambda: snn.Leaky(beta=0.9, spike_grad=lambda x: (x >= 0).float()), "Heaviside"),
-    (lambda: snn.Synaptic(alpha=0.5, beta=0.9, reset_mechanism="zero"), "zeroes the membrane"),
-    (lambda: snn.RLeaky(beta=0.9, linear_features=4, reset_mechanism="zero"), "zeroes the membrane"),
+    # (Synaptic/RLeaky zero reset with reset_delay=True convert: tests/test_neurons_more.py)
     (lambda: snn.Leaky(beta=0.9, threshold=torch.tensor(0.1, dtype=torch.float64)), "not a float32 value"),
     (lambda: FiresOnGe(beta=0.9), "overrides fire"),
     (lambda: snn.RSynaptic(alpha=0.5, beta=0.9, linear_features=4), "not supported"),

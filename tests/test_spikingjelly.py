@@ -391,13 +391,8 @@ def _one_neuron(sn, shape=(4,)):
     return nn.Sequential(layer.Linear(shape[0], 4, step_mode="m"), sn).eval()
 
 
-def test_nonzero_v_reset_refused():
-    with pytest.raises(SnnexportError, match="initial membrane"):
-        convert(_one_neuron(neuron.LIFNode(v_reset=0.5, step_mode="m")), (4,))
-
-
+# v_reset != 0 (carried as v_init) and ParametricLIFNode convert: tests/test_neurons_more.py
 @pytest.mark.parametrize("make", [
-    lambda: neuron.ParametricLIFNode(step_mode="m"),
     lambda: neuron.ILIFNode(step_mode="m"),
 ])
 def test_other_neurons_refused(make):

@@ -8,7 +8,6 @@ import torch
 
 from models.registry import CHECKPOINTS, load_zoo
 from snnexport.checkpoint import load
-from snnexport.errors import UnsupportedModuleError
 from snnexport.inputs import make_input
 from snnexport.sources import convert_model
 from snnexport.verify import run_verify
@@ -39,9 +38,19 @@ def test_zoo_checkpoint_verifies_everywhere(name):
     assert spikes and all(v > 0 for v in spikes.values()), (name, spikes)
 
 
-def test_full_stereo_codec_stops_at_the_decoder():
+def test_full_stereo_codec_verifies_everywhere():
+    """Seed 001's whole codec: SpikingJelly encoder, time mean, conv-transpose decoder (extension
+    nodes, snnexport.conv_transpose) -- identical spikes and readouts in float64 and float32."""
     codec = CHECKPOINTS / "stereo_codec.pt"
     assert codec.exists()
-    with pytest.raises(UnsupportedModuleError) as e:
-        convert_model(load(codec))
-    assert "decoder" in str(e.value) and "ConvTranspose2d" in str(e.value) and "transposed-convolution" in str(e.value)
+    loaded = load(codec)
+    graph = convert_model(loaded)
+    types = {n: type(v).__name__ for n, v in graph.nodes.items()}
+    assert types["decoder.net.0"] == "Conv2d" and types["decoder.out"] == "Scale"
+    x = make_input(graph, path=str(CHECKPOINTS / "stereo_codec_sample.npy"))[:, :1]
+    for dtype, tol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        rep = run_verify(graph, x, dtype, PARTICIPANTS, source=loaded)
+        for r in rep.participants:
+            assert r.identical and r.mismatches == 0 and r.error is None, (dtype, r)
+            assert r.max_abs_readout_diff is not None and r.max_abs_readout_diff <= tol, (dtype, r)
+        assert all(v > 0 for v in rep.participants[1].spikes_per_node.values())

@@ -72,6 +72,10 @@ ADAPT_BETA = ("beta form U = beta*U + gain*I run as Norse v + (1-beta)*((gain/(1
               "rounding may differ by ~1 ulp per step")
 ADAPT_TAU = ("SpikingJelly tau form run as Norse v + (1/tau)*((I' + v_leak) - v): algebraically equal, rounding may "
              "differ by ~1 ulp per step")
+ADAPT_SIGMOID = ("SpikingJelly PLIF form (decay factor k = sigmoid(w)) run as Norse v + k*((v_leak - v) + I'): "
+                 "algebraically equal, rounding may differ by ~1 ulp per step")
+ADAPT_RC = ("snnTorch Lapicque form run as Norse v + (1-decay)*((0 - v) + I'), I' = R*time_step/(R*C)/(1-decay)*I: "
+           "algebraically equal, rounding may differ by ~1 ulp per step")
 ADAPT_CUBA_BETA = ("CubaLIF beta form (snnTorch Synaptic) run as Norse LIFCell with tau_syn_inv = 1-alpha, "
                    "tau_mem_inv = 1-beta, current scaled by gain/(1-beta): algebraically equal, rounding may differ "
                    "by ~1 ulp per step")
@@ -102,7 +106,8 @@ class NorseNeuron(nn.Module):
         shp = (node.output_type or {}).get("output")
         self.shape = tuple(int(s) for s in np.asarray(shp).tolist()) if shp is not None else None
         self._T = lambda a: torch.as_tensor(_np(a)).to(dtype)  # noqa: E731
-        self.P = {k: _np(v) for k, v in ext.params.items()}
+        self.P = {k: _np(v) for k, v in ext.run_params(dtype == torch.float32).items()}
+        self.v_init = self._T(self.P["v_init"]) if ext.v_init() is not None else None
         self.v_leak_np = _np(getattr(node, "v_leak", 0.0))
         if self.spiking:
             self.theta = self._T(node.v_threshold)
@@ -141,6 +146,20 @@ class NorseNeuron(nn.Module):
                 scale = gain if d == "tau_decay_input" else tau * gain
                 self.box_exact = True
                 self.adapters.append(ADAPT_TAU)
+            elif d in ("sigmoid_decay_input", "sigmoid"):  # PLIF: v + k*((v_leak - v) + I')
+                k, gain = P["k"], P["gain"]
+                self.dt, self.tau_mem_inv, self.v_leak = 1.0, k, self.v_leak_np
+                scale = gain if d == "sigmoid_decay_input" else gain / k
+                self.box_exact = True
+                self.adapters.append(ADAPT_SIGMOID)
+            elif d == "rc":  # Lapicque: v + (1-decay)*((0 - v) + I'), I' = R*rc_inv*time_step/(1-decay) * I
+                k = 1.0 - P["decay"]
+                if np.any(k <= 0):
+                    raise SnnexportError(f"node {where!r}: rc dynamics with decay >= 1 has no Norse leaky cell")
+                self.dt, self.tau_mem_inv, self.v_leak = 1.0, k, np.zeros(1)
+                scale = P["r"] * P["rc_inv"] * P["time_step"] / k
+                self.box_exact = True
+                self.adapters.append(ADAPT_RC)
             else:
                 raise SnnexportError(f"node {where!r}: dynamics {d!r} has no Norse equivalent")
         else:
@@ -164,8 +183,9 @@ class NorseNeuron(nn.Module):
             self.box_exact = True
         self.scale = None if np.all(scale == 1.0) else self._T(scale)
         if self.spiking:
-            delayed = ext.reset_timing == "delayed" and ext.reset != "none"
+            delayed = ext.reset_timing in ("delayed", "delayed_after") and ext.reset != "none"
             self.delayed = delayed
+            self.after = ext.reset_timing == "delayed_after"
             if ext.compare == "ge":
                 self.adapters.append(ADAPT_GE)
             if ext.reset == "none":
@@ -232,7 +252,8 @@ class NorseNeuron(nn.Module):
     # ---------------------------------------------------------------- running
     def init(self, batch: int):
         z = torch.zeros((batch, *self.shape), dtype=self.dtype)
-        return (z, z.clone(), z.clone())
+        v = z.clone() if self.v_init is None else torch.broadcast_to(self.v_init, z.shape).clone()  # SpikingJelly: v_reset
+        return (v, z.clone(), z.clone())
 
     def _integrate(self, I: torch.Tensor, v: torch.Tensor, i: torch.Tensor):
         """Dynamics only, in Norse's leaky integrator: returns (v, i)."""
@@ -256,7 +277,7 @@ class NorseNeuron(nn.Module):
             v, i = self._integrate(I, v, i)
             return v, (v, i, s_prev), v
         reset = self.ext.reset
-        if self.delayed and reset == "value":
+        if self.delayed and reset == "value" and not self.after:
             v = reset_value(s_prev, v, self.v_reset, self.theta)
         if self.native:
             if self.kind == "box":
@@ -273,6 +294,8 @@ class NorseNeuron(nn.Module):
         v, i = self._integrate(I, v, i)
         if self.delayed and reset == "subtract":
             v = reset_subtract(s_prev, v, self.v_reset, self.theta)
+        if self.delayed and reset == "value" and self.after:  # snnTorch zero reset with reset_delay: after the update
+            v = reset_value(s_prev, v, self.v_reset, self.theta)
         z = threshold(v - self.v_th, "heaviside", 0.0)
         membrane = v
         if not self.delayed:

@@ -139,7 +139,7 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     shape = tuple(int(s) for s in np.asarray(out).tolist())
     dt_ = ctx.dtype
     F = lambda a: _full(a, shape, dt_)  # noqa: E731
-    P = {k: F(v) for k, v in ext.params.items()}
+    P = {k: F(v) for k, v in ext.run_params(dt_ == torch.float32).items()}
     v_leak = F(getattr(node, "v_leak", 0.0))
     thr = F(node.v_threshold) if spiking else torch.ones(shape, dtype=dt_)
     has_reset = spiking and getattr(node, "v_reset", None) is not None
@@ -171,6 +171,22 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
                 in_fn = lambda I, prev: gain * I + v_leak / tau  # noqa: E731
                 adapters.append("tau dynamics as snn.Leaky(beta=1-1/tau), input_=gain*I+v_leak/tau "
                                 "(algebraically equal; ~1 ulp rounding)")
+        elif d in ("sigmoid_decay_input", "sigmoid"):
+            k, gain = P["k"], P["gain"]
+            beta = 1.0 - k
+            if d == "sigmoid_decay_input":
+                in_fn = lambda I, prev: (gain * I + v_leak) * k  # noqa: E731
+                adapters.append("sigmoid_decay_input dynamics (PLIF) as snn.Leaky(beta=1-k), input_=(gain*I+v_leak)*k "
+                                "(algebraically equal; ~1 ulp rounding)")
+            else:
+                in_fn = lambda I, prev: gain * I + v_leak * k  # noqa: E731
+                adapters.append("sigmoid dynamics (PLIF) as snn.Leaky(beta=1-k), input_=gain*I+v_leak*k "
+                                "(algebraically equal; ~1 ulp rounding)")
+        elif d == "rc":  # snnTorch Lapicque: snn.Leaky(beta=decay) adds exactly the same two products
+            r, rc_inv, ts = P["r"], P["rc_inv"], P["time_step"]
+            beta = P["decay"]
+            in_fn = lambda I, prev: ((I * r) * rc_inv) * ts  # noqa: E731
+            adapters.append("rc dynamics (Lapicque) as snn.Leaky(beta=decay), input_=((I*R)*(1/(R*C)))*time_step (exact)")
         elif d == "euler":
             a = torch.tensor(ext.dt, dtype=dt_) * P["tau_mem_inv"]
             r = P["r"]
@@ -222,9 +238,10 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     # --- reset / compare
     ge = spiking and ext.compare == "ge"
     zero_fires = bool(torch.any(thr <= 0)) if ge else bool(torch.any(thr < 0))
-    reset, delayed = ext.reset, ext.reset_timing == "delayed"
+    reset, delayed = ext.reset, ext.reset_timing in ("delayed", "delayed_after")
+    after = ext.reset_timing == "delayed_after"
     mech, reset_delay, signal = "none", True, None
-    pre_value = post_value = False
+    pre_value = post_value = after_value = False
     if spiking and reset == "subtract":
         mech = "subtract"
         if delayed:
@@ -232,6 +249,14 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
                 signal = "prev"
         else:
             reset_delay, signal = False, "zeros"
+    elif spiking and reset == "value" and after:
+        if cuba and bool(torch.all(v_reset == 0)) and not zero_fires:
+            mech = "zero"  # snn.Synaptic's own zero reset with reset_delay=True is exactly this form
+        else:
+            after_value = True
+            adapters.append("reset after the next update (snnTorch zero reset with reset_delay): the module runs "
+                            "with reset_mechanism='none'; the adapter writes v_reset where the neuron fired at the "
+                            "previous step, after the call, and gives those neurons the spike v_reset would fire")
     elif spiking and reset == "value":
         zero_v = bool(torch.all(v_reset == 0))
         if zero_v and not (cuba and delayed):
@@ -275,7 +300,12 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     if adapted:
         mod.snnexport_ge, mod.snnexport_reset_signal = ge, signal
     mod.eval()
+    v_init = P.get("v_init") if ext.v_init() is not None else None
+    if v_init is not None:
+        adapters.append("initial membrane v_init (SpikingJelly starts at v_reset): the snnTorch membrane state starts there")
+    reset_fires = ((v_reset >= thr) if ge else (v_reset > thr)).to(torch.float32)  # snnTorch spikes are float32
     return {
+        "v_init": v_init, "after_value": after_value, "reset_fires": reset_fires,
         "module": mod, "shape": shape, "cuba": cuba, "spiking": spiking, "in_fn": in_fn, "v_reset": v_reset,
         "pre_value": pre_value, "post_value": post_value, "shifted_input": shifted_input, "syn_init": syn_init,
         "record_membrane": (not spiking) or reset == "none" or delayed or post_value,
@@ -286,7 +316,8 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
 def _neuron_init(p, batch: int):
     z = torch.zeros((batch, *p["shape"]), dtype=p["dtype"])
     syn = z.clone() if p["syn_init"] is None else (z + p["syn_init"])
-    return {"mem": z.clone(), "syn": syn, "spk": torch.zeros_like(z, dtype=torch.float32), "prev_in": z.clone()}
+    mem = z.clone() if p.get("v_init") is None else torch.broadcast_to(p["v_init"], z.shape).clone()
+    return {"mem": mem, "syn": syn, "spk": torch.zeros_like(z, dtype=torch.float32), "prev_in": z.clone()}
 
 
 def _neuron_step(I, state, p):
@@ -303,6 +334,10 @@ def _neuron_step(I, state, p):
     else:
         spk, mem = mod(x, mem)
         syn = state["syn"]
+    if p["after_value"]:  # the previous step's spikes reset the membrane after this update
+        prev = spk_prev.bool()
+        mem = torch.where(prev, p["v_reset"], mem)
+        spk = torch.where(prev, p["reset_fires"], spk)
     membrane = mem if p["record_membrane"] else None
     if p["post_value"]:
         mem = torch.where(spk.bool(), p["v_reset"], mem)
@@ -335,7 +370,25 @@ def _linear(n, c):
     return m
 
 
+def _conv_transpose(n, c):
+    """A transposed-convolution node (snnexport.conv_transpose) as ``nn.ConvTranspose2d``."""
+    from ..conv_transpose import meta
+
+    m = meta(n)
+    w = T(m["weight"], c)
+    mod = nn.ConvTranspose2d(w.shape[0], w.shape[1] * m["groups"], tuple(w.shape[2:]), stride=m["stride"],
+                             padding=m["padding"], output_padding=m["output_padding"], groups=m["groups"],
+                             dilation=m["dilation"], bias=True, dtype=c.dtype)
+    mod.weight = nn.Parameter(w, requires_grad=False)
+    mod.bias = nn.Parameter(T(n.bias, c), requires_grad=False)
+    return mod
+
+
 def _conv(n, c, dims: int):
+    from ..conv_transpose import meta
+
+    if dims == 2 and meta(n) is not None:
+        return _conv_transpose(n, c)
     p = _conv_params(n, c, dims)
     w = p["w"]
     cls = nn.Conv2d if dims == 2 else nn.Conv1d

@@ -335,15 +335,20 @@ class Converter:
     def _convert_module(self, module, path, spec, x, out, v: Value):
         in_shape, out_shape = feature_shape(x, v), feature_shape(out, v)
         if spec is not None:
-            if in_shape != out_shape:
+            if in_shape != out_shape and spec.input_weight is None:
                 raise SnnexportError(f"neuron {path!r}: output shape {out_shape} differs from input shape {in_shape}")
             made = neuron_nodes(spec, out_shape, self.dt, path)
             name = self.add_node(path, made[0][1], path)
-            self._connect(v, name)
-            for suffix, extra in made[1:]:
+            extras = dict(made[1:])
+            entry = name
+            if "in" in extras:  # a cell that projects its own input (Norse LILinearCell): input -> in -> neuron
+                entry = self.add_node(f"{path}.in", extras.pop("in"), path)
+                self.edges.append((entry, name))
+            self._connect(v, entry)
+            for suffix, extra in extras.items():
                 rec = self.add_node(f"{path}.{suffix}", extra, path)
                 self.edges += [(name, rec), (rec, name)]
-            return name, (name,), None
+            return entry, (name,), None
         rule = registry.layer_rule(module)
         lead = 2 if v.layout == "T" else 1
         ctx = RuleContext(path, in_shape, out_shape, lead, self.dt, self, module, input_value=v)
@@ -559,7 +564,7 @@ class Converter:
             return
         raise UnsupportedModuleError(f"operation {name} on the output of {', '.join(src.terms) or 'the input'}: relu "
                                      f"of analog values has no NIR node (it is the identity only on spikes); "
-                                     f"apply it to spikes, or drop it")
+                                     f"use an nn.ReLU module (converted exactly as the relu extension), or drop it")
 
     def _setitem(self, buf, idx, val) -> None:
         v = self.get(val)
@@ -1013,6 +1018,8 @@ def fold_batchnorm(nodes: Dict[str, nir.NIRNode], edges: List[Tuple[str, str]]):
         if len(p) != 1 or p[0] not in nodes or succ(p[0]) != [name] or node_ext(nodes[name]).get("time_reduction"):
             continue
         prev = nodes[p[0]]
+        if node_ext(prev).get("op"):  # an extension op (transposed conv): its metadata weight is the one run
+            continue
         scale, shift = np.asarray(bn["scale"]), np.asarray(bn["shift"])
         if isinstance(prev, (nir.Conv2d, nir.Conv1d)):
             shape = (-1,) + (1,) * (prev.weight.ndim - 1)

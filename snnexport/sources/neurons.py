@@ -14,7 +14,7 @@ import nir
 import numpy as np
 
 from ..errors import SnnexportError
-from ..extension import CUBA_DYNAMICS_PARAMS, DYNAMICS_PARAMS, NeuronExt, set_node_ext
+from ..extension import CUBA_DYNAMICS_PARAMS, DYNAMICS_PARAMS, FLOAT32_SUFFIX, NeuronExt, set_node_ext
 from .registry import NeuronSpec
 
 
@@ -30,8 +30,17 @@ def _arr(value, shape, name: str, where: str) -> np.ndarray:
         ) from None
 
 
+def _dense(w, b) -> nir.NIRNode:
+    w = np.asarray(w.detach().cpu().numpy() if hasattr(w, "detach") else w, dtype=np.float64)
+    if b is None:
+        return nir.Linear(weight=w)
+    return nir.Affine(weight=w, bias=np.asarray(b.detach().cpu().numpy() if hasattr(b, "detach") else b, dtype=np.float64))
+
+
 def neuron_nodes(spec: NeuronSpec, shape: Tuple[int, ...], dt: float, where: str) -> List[Tuple[str, nir.NIRNode]]:
-    """Return ``[("", neuron_node)]`` plus ``[("rec", recurrent_node)]`` for RLeaky-like specs."""
+    """Return ``[("", neuron_node)]`` plus ``[("rec", recurrent_node)]`` for RLeaky-like specs
+    and ``[("in", input_node)]`` for cells that project their input themselves (Norse
+    LILinearCell/LIFRecurrentCell): the converter wires ``input -> in -> neuron``."""
     shape = tuple(int(s) for s in shape)
     dt = float(spec.dt if spec.dt is not None else dt)
     A = lambda v, n: _arr(v, shape, n, where)  # noqa: E731
@@ -43,6 +52,15 @@ def neuron_nodes(spec: NeuronSpec, shape: Tuple[int, ...], dt: float, where: str
     if spec.dynamics not in table:
         raise SnnexportError(f"{where}: unknown dynamics {spec.dynamics!r} for {spec.kind}")
     params = {p: A(getattr(spec, p), p) for p in table[spec.dynamics]}
+    v_init = A(spec.v_init, "v_init")
+    if np.any(v_init != 0):
+        params["v_init"] = v_init  # the membrane starts there (SpikingJelly: v_reset)
+    for name, value in (spec.float32_params or {}).items():
+        if name not in params:
+            raise SnnexportError(f"{where}: float32 value given for unknown parameter {name!r}")
+        f32 = A(value, name)
+        if np.any(f32 != params[name].astype(np.float32).astype(np.float64)):
+            params[name + FLOAT32_SUFFIX] = f32  # only when it differs from float32(params[name])
 
     if cuba:
         node = _cuba_node(spec, params, thr, v_reset, v_leak, dt, where)
@@ -61,13 +79,9 @@ def neuron_nodes(spec: NeuronSpec, shape: Tuple[int, ...], dt: float, where: str
     set_node_ext(node, **ext.to_meta(), framework=spec.framework)
     out: List[Tuple[str, nir.NIRNode]] = [("", node)]
     if spec.recurrent is not None:
-        w, b = spec.recurrent
-        w = np.asarray(w.detach().cpu().numpy() if hasattr(w, "detach") else w, dtype=np.float64)
-        if b is None:
-            rec = nir.Linear(weight=w)
-        else:
-            rec = nir.Affine(weight=w, bias=np.asarray(b.detach().cpu().numpy() if hasattr(b, "detach") else b, dtype=np.float64))
-        out.append(("rec", rec))
+        out.append(("rec", _dense(*spec.recurrent)))
+    if spec.input_weight is not None:
+        out.append(("in", _dense(*spec.input_weight)))
     return out
 
 
@@ -89,6 +103,15 @@ def _nir_tau_r(dynamics: str, p, dt: float, where: str):
         return tau, r
     if dynamics == "euler":
         return 1.0 / p["tau_mem_inv"], p["r"]
+    if dynamics == "rc":  # U += (1-decay)*((0 - U) + r_nir*I): tau = dt/(1-decay), r_nir = R (in real arithmetic)
+        k = 1.0 - p["decay"]
+        if np.any(k <= 0) or np.any(k > 1):
+            raise SnnexportError(f"{where}: Lapicque decay 1 - time_step/(R*C) must lie in [0, 1)")
+        return dt / k, p["r"] * p["rc_inv"] * p["time_step"] / k
+    if dynamics in ("sigmoid_decay_input", "sigmoid"):  # U += k*((v_leak - U) + r*I): tau = dt/k
+        if np.any(p["k"] <= 0) or np.any(p["k"] > 1):
+            raise SnnexportError(f"{where}: decay factor k = sigmoid(w) must lie in (0, 1]")
+        return dt / p["k"], p["gain"] if dynamics == "sigmoid_decay_input" else p["gain"] / p["k"]
     raise SnnexportError(f"{where}: unknown dynamics {dynamics!r}")
 
 

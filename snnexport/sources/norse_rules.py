@@ -46,18 +46,19 @@ import torch.nn as nn
 import norse
 from norse.torch.functional.reset import reset_subtract, reset_value
 from norse.torch.module.iaf import IAFCell
-from norse.torch.module.leaky_integrator import LI, LICell
+from norse.torch.module.leaky_integrator import LI, LICell, LILinearCell
 from norse.torch.module.leaky_integrator_box import LIBoxCell
-from norse.torch.module.lif import LIF, LIFCell
+from norse.torch.functional.lif import lif_step
+from norse.torch.module.lif import LIF, LIFCell, LIFRecurrent, LIFRecurrentCell
 from norse.torch.module.lif_box import LIFBoxCell
 from norse.torch.module.snn import SNN, SNNCell, SNNRecurrent, SNNRecurrentCell
 
 from ..errors import SnnexportError
 from .frameworks import register_framework
-from .registry import NeuronSpec, register_neuron, register_unsupported
+from .registry import NeuronSpec, register_neuron
 
 HEAVISIDE_FORWARD = ("heaviside", "super", "triangle", "tanh", "circ", "heavi_erfc")
-_NORSE_TYPES = (SNNCell, SNN, SNNRecurrent, SNNRecurrentCell)
+_NORSE_TYPES = (SNNCell, SNN, SNNRecurrent, SNNRecurrentCell, LILinearCell)
 
 
 def _np(v) -> np.ndarray:
@@ -162,9 +163,46 @@ register_neuron(LIF, _describe_lif)
 register_neuron(LICell, _describe_li)
 register_neuron(LI, _describe_li)
 
-for _cls in (SNNRecurrentCell, SNNRecurrent):
-    register_unsupported(_cls, "recurrent Norse cells keep their own input/recurrent weights inside the cell; "
-                               "use a feed-forward cell after an nn.Linear (recurrence is not exported yet)")
+@register_neuron(LILinearCell)
+def describe_li_linear(m: LILinearCell) -> NeuronSpec:
+    """``li_step`` (functional/leaky_integrator.py:103-111): ``i_jump = i + linear(x, W)``, then the
+    LICell update: a bias-free Linear node in front of the ``norse_jump`` CubaLI (``J + 1*I``
+    is ``i + linear(x, W)`` bit for bit)."""
+    if type(m).forward is not LILinearCell.forward:
+        raise SnnexportError(f"{_name(m)}: subclass {type(m).__qualname__} overrides forward(); describe it with "
+                             f"snnexport.register_neuron")
+    spec = _describe_li(m)
+    spec.input_weight = (m.input_weights, None)
+    return spec
+
+
+_RECURRENT_REFUSAL = ("only LIFRecurrentCell/LIFRecurrent are exported among Norse's recurrent cells (their input and "
+                      "recurrent weights become Linear nodes and a recurrent edge)")
+
+
+def _describe_recurrent(m: nn.Module) -> NeuronSpec:
+    """``lif_step`` (functional/lif.py:222-240): ``i_jump = i + linear(x, W_in) + linear(z, W_rec)``,
+    then the LIFCell update. Exported as ``input -> Linear(W_in) -> CubaLIF <-> Linear(W_rec)`` (the
+    recurrent edge carries the previous step's spikes, as snnTorch RLeaky). The graph sums the
+    two projections first and then adds them to the current: ``i + (a + b)`` where Norse computes
+    ``(i + a) + b``, ~1 ulp of the current apart (spikes differ only for a membrane within rounding
+    of the threshold; verify shows any difference)."""
+    if not isinstance(m, (LIFRecurrentCell, LIFRecurrent)) or m.activation is not lif_step:
+        raise SnnexportError(f"{_name(m)}: {_RECURRENT_REFUSAL}; this one is {type(m).__qualname__}"
+                             f"{' with an adjoint/sparse activation' if isinstance(m, (LIFRecurrentCell, LIFRecurrent)) else ''}")
+    base = LIFRecurrentCell if isinstance(m, LIFRecurrentCell) else LIFRecurrent
+    if type(m).forward is not base.forward:
+        raise SnnexportError(f"{_name(m)}: subclass {type(m).__qualname__} overrides forward()")
+    spec = _describe_lif(m)
+    spec.input_weight = (m.input_weights, None)
+    spec.recurrent = (m.recurrent_weights, None)
+    return spec
+
+
+# SNNRecurrentCell/SNNRecurrent get a neuron rule (not an "unsupported" entry, which would shadow
+# LIFRecurrentCell in the MRO lookup): it describes LIF ones and refuses the others in one line.
+register_neuron(SNNRecurrentCell, _describe_recurrent)
+register_neuron(SNNRecurrent, _describe_recurrent)
 
 
 # ------------------------------------------------------------------ framework hooks

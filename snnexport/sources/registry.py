@@ -65,6 +65,19 @@ class NeuronSpec:
     output_index: Optional[int] = None
     recurrent: Optional[Tuple[Any, Any]] = None
     framework: str = "torch"
+    # SpikingJelly ParametricLIFNode: decay factor k = sigmoid(w) (the ``sigmoid`` forms)
+    k: Any = None
+    # snnTorch Lapicque (the ``rc`` form, with ``r`` = R): 1/(R*C), time_step, 1 - time_step/(R*C)
+    rc_inv: Any = None
+    time_step: Any = None
+    decay: Any = None
+    # initial membrane (SpikingJelly starts at v_reset); 0 is NIR's convention
+    v_init: Any = 0.0
+    # parameter -> the value a float32 run uses (the source derives it in the run dtype)
+    float32_params: Optional[Dict[str, Any]] = None
+    # ``(weight, bias or None)`` of an input projection the module applies itself before the
+    # neuron (Norse LILinearCell, LIFRecurrentCell): exported as a Linear/Affine node in front
+    input_weight: Optional[Tuple[Any, Any]] = None
 
 
 def register_layer(cls: Type[nn.Module], rule: Optional[LayerRule] = None):

@@ -36,7 +36,8 @@ What snnTorch really computes (``snntorch/_neurons/leaky.py``, ``synaptic.py``,
   exact). ``subtract`` as Leaky. ``zero`` with ``reset_delay=True`` is *different* from
   Leaky: ``mem = base - base*reset`` (synaptic.py:281-286) zeroes the membrane *after* this
   step's update (and ``syn -= 0*reset`` leaves the current alone), i.e. ``U[t] = 0`` when
-  ``S[t-1]``; no NeuronExt form says that: refused. ``zero`` with ``reset_delay=False`` is the
+  ``S[t-1]``: NeuronExt ``reset_timing "delayed_after"`` (``base - 1*base == 0`` and ``base - 0*base == base``
+  exactly). ``zero`` with ``reset_delay=False`` is the
   clean immediate reset to 0.
 * **RLeaky** (rleaky.py:394-411): ``M = (beta.clamp(0,1)*M + I) + recurrent(spk_prev)``
   (then ``- reset*thr`` for subtract); the graph has the recurrent connection as a
@@ -44,10 +45,16 @@ What snnTorch really computes (``snntorch/_neurons/leaky.py``, ``synaptic.py``,
   ``beta*M + 1*(I + recurrent(spk_prev))``: same value in real arithmetic, float sums in
   another order (differences of ~1 ulp of the membrane; spikes identical unless a membrane
   lies within an ulp of the threshold). ``zero`` with ``reset_delay=True`` is
-  ``base - reset*base`` like Synaptic: refused. ``all_to_all`` recurrent ``nn.Linear`` ->
+  ``base - reset*base`` like Synaptic: ``delayed_after``. ``all_to_all`` recurrent ``nn.Linear`` ->
   ``Linear``/``Affine`` node; one-to-one ``V`` -> diagonal ``Linear`` (snnTorch computes
   ``spk * V`` with float32 spikes, so a 0-dim ``V`` acts as ``float32(V)``: that value is
   exported); a ``Conv2d`` recurrent connection is refused.
+
+* **Lapicque** (lapicque.py ``_base_state_function``): ``mem = input_*R*(1/(R*C))*time_step +
+  (1 - time_step/(R*C))*mem`` -> the extension's ``rc`` form with snnTorch's derived terms (per
+  run dtype); resets as Leaky with ``reset_delay=True`` (Lapicque has no immediate mode); ``zero``
+  is ``base - reset*base``: ``delayed_after`` as for Synaptic.
+* **Alpha**: refused (two currents whose resets change the currents; no form says it).
 
 Other refusals (clear errors): ``graded_spikes_factor != 1``, ``inhibition``,
 ``state_quant``, a ``spike_grad`` that is not the Heaviside ``x > 0`` in its forward,
@@ -170,10 +177,8 @@ def _reset_semantics(module: nn.Module, base: type, cls_name: str):
         return "subtract", "delayed" if delay else "immediate"
     # zero
     if delay and cls_name != "Leaky":
-        raise SnnexportError(
-            f"{_path(module)}: reset_mechanism='zero' with reset_delay=True zeroes the membrane *after* the next "
-            f"step's update (mem = base - base*reset), unlike Leaky; no NIR/snnexport reset form says that "
-            f"(use reset_delay=False, or reset_mechanism='subtract')")
+        # Synaptic/RLeaky/Lapicque: mem = base - base*reset zeroes the membrane *after* the next update
+        return "value", "delayed_after"
     return "value", "delayed" if delay else "immediate"
 
 
@@ -252,10 +257,38 @@ def describe_rleaky(m: snn.RLeaky) -> NeuronSpec:
                       recurrent=_recurrent(m), framework=FRAMEWORK)
 
 
+def _lapicque_terms(m: nn.Module, dtype: torch.dtype):
+    """``(R, 1/(R*C), time_step, 1 - time_step/(R*C))`` as snnTorch computes them in a run in ``dtype``
+    (``.double()`` converts the floating buffers; an integer R or time_step stays integer)."""
+    R, C, ts = (b.detach().cpu() for b in (m.R, m.C, m.time_step))
+    R, C, ts = (b.to(dtype) if b.is_floating_point() else b for b in (R, C, ts))
+    rc = R * C
+    return R.to(dtype), (1 / rc).to(dtype), ts.to(dtype), (1 - (ts / rc)).to(dtype)
+
+
+@register_neuron(snn.Lapicque)
+def describe_lapicque(m: snn.Lapicque) -> NeuronSpec:
+    """Lapicque (lapicque.py ``_base_state_function``): ``mem = input_*R*(1/(R*C))*time_step +
+    (1 - time_step/(R*C))*mem`` -- the extension's ``rc`` form, its derived terms computed as snnTorch
+    does in each run dtype (``*_float32`` values for float32 runs). ``beta`` only sets C at
+    construction. The reset is Leaky's delayed one (the reset signal comes from the stored
+    membrane); ``zero`` (``base - reset*base``) is ``delayed_after`` as for Synaptic."""
+    _check_methods(m, snn.Lapicque)
+    _check_common(m)
+    reset, timing = _reset_semantics(m, snn.Lapicque, "Lapicque")
+    r64, inv64, ts64, dec64 = (_tensor64(t) for t in _lapicque_terms(m, torch.float64))
+    r32, inv32, ts32, dec32 = (_tensor64(t) for t in _lapicque_terms(m, torch.float32))
+    return NeuronSpec(dynamics="rc", kind="LIF", r=r64, rc_inv=inv64, time_step=ts64, decay=dec64,
+                      float32_params={"r": r32, "rc_inv": inv32, "time_step": ts32, "decay": dec32},
+                      threshold=_tensor64(m.threshold), v_reset=0.0, reset=reset, reset_timing=timing, compare="gt",
+                      output_index=_output_index(m), framework=FRAMEWORK)
+
+
 for _name, _why in (
     ("RSynaptic", "recurrent synaptic neurons are not supported yet (Synaptic and RLeaky are)"),
-    ("Alpha", "the Alpha neuron (two synaptic currents) has no NIR node"),
-    ("Lapicque", "use snn.Leaky (Lapicque's RC parametrisation is not supported)"),
+    ("Alpha", "the Alpha neuron has no exact form yet: its membrane is tau_alpha*(syn_exc + syn_inh) of two "
+              "currents and its resets change the currents (subtract: syn_exc -= threshold, syn_inh and mem "
+              "adjusted); use snn.Synaptic (one current) or describe it with snnexport.register_neuron"),
     ("LeakyParallel", "LeakyParallel runs an nn.RNN over the whole sequence; not supported"),
     ("StateLeaky", "StateLeaky/LinearLeaky compute the membrane with a convolution over time; not supported"),
     ("LinearLeaky", "StateLeaky/LinearLeaky compute the membrane with a convolution over time; not supported"),

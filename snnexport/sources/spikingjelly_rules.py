@@ -25,8 +25,13 @@ What SpikingJelly computes, read from its source (paths under
     finite ``h`` that equals ``where(spike, v_reset, h)`` up to the sign of a zero (which no
     later comparison sees), i.e. our ``value`` reset.
   - initial membrane: ``BaseNode`` registers ``v = v_reset`` (or ``0.0`` when ``v_reset`` is
-    None). NIR and the extension start every membrane at 0, so ``v_reset`` other than
-    ``0.0``/``None`` is refused (it would differ at the first steps).
+    None). NIR starts every membrane at 0; a ``v_reset`` other than ``0.0``/``None`` is carried
+    as the extension's ``v_init`` (every participant starts there; plain NIR consumers are
+    warned by ``consumer_warnings``).
+
+* ``ParametricLIFNode`` (``neuron/plif.py``, ``_ops/plif/reference.py``/``cpu.py``): as LIFNode but
+  the charge multiplies by ``q = w.sigmoid()`` instead of dividing by tau -> the extension's
+  ``sigmoid_decay_input``/``sigmoid`` forms with ``k = q`` computed in each run dtype.
 
 * ``SimpleLIFNode`` / ``SimpleIFNode`` (the teaching classes): ``v + (v_reset - v + x)/tau``
   and ``v + (v_reset - v)/tau + x``; since ``a - b == -(b - a)`` and ``x + (-y) == x - y``
@@ -124,15 +129,11 @@ def _check_common(m: nn.Module) -> Tuple[float, object]:
 
 
 def _reset_fields(vr, initial_is_reset: bool, m: nn.Module) -> dict:
+    """Reset fields of the spec; BaseNode neurons also *start* at ``v = v_reset`` (``register_memory
+    ("v", v_reset)``, ``materialize_states`` fills the state with it): carried as ``v_init``."""
     if vr is None:
         return {"reset": "subtract", "v_reset": 0.0, "v_leak": 0.0}
-    if initial_is_reset and vr != 0.0:
-        raise SnnexportError(
-            f"{_name(m)}: v_reset={vr} also sets the initial membrane (spikingjelly BaseNode starts at v = v_reset); "
-            f"NIR and the snnexport extension start every membrane at 0, so the export would differ from the first "
-            f"step. Use v_reset=0.0 (hard reset) or None (soft reset)"
-        )
-    return {"reset": "value", "v_reset": vr, "v_leak": vr}
+    return {"reset": "value", "v_reset": vr, "v_leak": vr, "v_init": vr if initial_is_reset else 0.0}
 
 
 _BASE_NODE_METHODS = ("forward", "single_step_forward", "multi_step_forward", "single_step_functional_forward",
@@ -154,6 +155,25 @@ def lif_node(m: sj_neuron.LIFNode) -> NeuronSpec:
     thr, vr = _check_common(m)
     return NeuronSpec(dynamics="tau_decay_input" if m.decay_input else "tau", tau=_tau(m), gain=1.0,
                       threshold=thr, compare="ge", framework=FRAMEWORK, **_reset_fields(vr, True, m))
+
+
+@register_neuron(sj_neuron.ParametricLIFNode)
+def parametric_lif_node(m: sj_neuron.ParametricLIFNode) -> NeuronSpec:
+    """PLIF (``_ops/plif/reference.py`` ``step``; the float32 CPU kernel ``_ops/plif/cpu.py`` computes
+    the same): ``q = w.sigmoid()``, ``h = v + (x - (v - r)) * q`` (decay_input) or
+    ``h = v - (v - r) * q + x``; fire ``h >= thr``; reset as LIFNode. The decay factor is
+    multiplied, not divided by a tau, and is computed in the run dtype: ``k`` is
+    ``sigmoid(w)`` in float64 and ``k_float32`` torch's float32 ``sigmoid(float32(w))``."""
+    _require_same_methods(m, sj_neuron.ParametricLIFNode, _BASE_NODE_METHODS)
+    thr, vr = _check_common(m)
+    w = m.w.detach().cpu()
+    if w.numel() != 1:
+        raise SnnexportError(f"{_name(m)}: a w of shape {tuple(w.shape)} is not supported (PLIF learns one scalar)")
+    k64 = torch.sigmoid(w.to(torch.float64)).reshape(())
+    k32 = torch.sigmoid(w.to(torch.float32)).reshape(())
+    return NeuronSpec(dynamics="sigmoid_decay_input" if m.decay_input else "sigmoid", k=float(k64), gain=1.0,
+                      float32_params={"k": float(k32)}, threshold=thr, compare="ge", framework=FRAMEWORK,
+                      **_reset_fields(vr, True, m))
 
 
 @register_neuron(sj_neuron.IFNode)
@@ -270,7 +290,8 @@ register_unsupported(sj_layer.WSConv2d, "weight-standardised convolution (normal
 register_unsupported(sj_layer.WSLinear, "weight-standardised linear layer; bake the standardised weight into a layer.Linear")
 
 
-_SUPPORTED_NEURONS = (sj_neuron.LIFNode, sj_neuron.IFNode, sj_neuron.SimpleLIFNode, sj_neuron.SimpleIFNode)
+_SUPPORTED_NEURONS = (sj_neuron.LIFNode, sj_neuron.IFNode, sj_neuron.SimpleLIFNode, sj_neuron.SimpleIFNode,
+                      sj_neuron.ParametricLIFNode)
 
 
 def _refuse_other_neurons() -> None:

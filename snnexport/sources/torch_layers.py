@@ -134,15 +134,6 @@ def identity(m, ctx):
     return None
 
 
-@register_layer(nn.ReLU)
-def relu(m, ctx):
-    """Identity on spikes and integer spike sums (all >= 0); NIR has no node for relu of analog values."""
-    if ctx.input_bound() is None:
-        raise UnsupportedModuleError(f"module {ctx.path!r} (torch.nn.ReLU): relu of analog values has no NIR node "
-                                     f"(it is the identity only on spikes); apply it to spikes, or drop it")
-    return None
-
-
 @register_layer(nn.Dropout)
 def dropout(m, ctx):
     return None  # eval mode: identity
@@ -204,5 +195,60 @@ def maxpool2d(m: nn.MaxPool2d, ctx):
 
 for _cls in (nn.MaxPool1d, nn.MaxPool3d, nn.AdaptiveMaxPool2d):
     register_unsupported(_cls, "snnexport converts only MaxPool2d (exactly); use MaxPool2d with a fixed kernel, or AvgPool2d")
-register_unsupported(nn.ConvTranspose2d, "NIR has no transposed-convolution node")
+
+
+@register_layer(nn.ConvTranspose2d)
+def conv_transpose2d(m: nn.ConvTranspose2d, ctx):
+    """A ``Conv2d`` extension node (:mod:`snnexport.conv_transpose`): NIR fields = the equivalent
+    convolution of the zero-upsampled input, metadata = PyTorch's own parameters."""
+    from .. import conv_transpose as ct
+
+    if m.padding_mode != "zeros":
+        raise SnnexportError(f"{ctx.path}: ConvTranspose2d with padding_mode={m.padding_mode!r} is not supported "
+                             f"(only zero padding)")
+    in_shape = tuple(int(s) for s in ctx.in_shape)
+    if len(in_shape) != 3:
+        raise SnnexportError(f"{ctx.path}: ConvTranspose2d got per-sample input shape {in_shape}, expected [C, H, W]")
+    w_t = np64(m.weight)
+    bias = np64(m.bias) if m.bias is not None else np.zeros(w_t.shape[1] * m.groups)
+    meta = {"op": ct.OP, "stride": np.array(m.stride, dtype=np.int64), "padding": np.array(m.padding, dtype=np.int64),
+            "output_padding": np.array(m.output_padding, dtype=np.int64),
+            "dilation": np.array(m.dilation, dtype=np.int64), "groups": int(m.groups), "weight": w_t,
+            "input_shape": np.array(in_shape, dtype=np.int64)}
+    node = nir.Conv2d(input_shape=None, weight=ct.forward_weight(w_t, int(m.groups)), stride=(1, 1), padding=(0, 0),
+                      dilation=tuple(int(d) for d in m.dilation), groups=1, bias=bias)
+    set_node_ext(node, **meta)
+    shape = ct.upsampled_shape(ct.meta(node))
+    if min(shape[1:]) < 1:
+        raise SnnexportError(f"{ctx.path}: ConvTranspose2d padding {tuple(m.padding)} crops away the whole input")
+    node.input_shape = tuple(shape[1:])
+    node.__post_init__()  # NIR's own types for U(x): its output type is the layer's output
+    if tuple(int(s) for s in node.output_type["output"]) != tuple(int(s) for s in ctx.out_shape):
+        raise SnnexportError(f"{ctx.path}: ConvTranspose2d output {tuple(ctx.out_shape)} differs from its equivalent "
+                             f"convolution's {tuple(node.output_type['output'])}")
+    node.input_type = {"input": np.array(in_shape, dtype=np.int64)}  # the real input (see snnexport.conv_transpose)
+    return node
 register_unsupported(nn.ConvTranspose1d, "NIR has no transposed-convolution node")
+
+
+def _activation(op: str):
+    """``nn.ReLU``/``nn.Sigmoid`` on analog values (e.g. seed 001's decoder): a ``Scale`` node of
+    ones carrying ``op`` in its metadata (see :mod:`snnexport.extension`); plain NIR consumers
+    see the identity (exact for ReLU of spikes, 0/1)."""
+    def rule(m, ctx):
+        if getattr(m, "inplace", False):
+            raise SnnexportError(f"{ctx.path}: {type(m).__name__}(inplace=True) overwrites its input; use inplace=False")
+        node = nir.Scale(scale=np.ones(tuple(int(s) for s in ctx.in_shape)))
+        set_node_ext(node, op=op)
+        return node
+    return rule
+
+
+@register_layer(nn.ReLU)
+def relu(m, ctx):
+    """Identity on spikes and integer spike sums (all >= 0: plain NIR, nothing to say); on analog
+    values the ``relu`` activation extension."""
+    if ctx.input_bound() is not None:  # in place or not: relu leaves values >= 0 unchanged
+        return None
+    return _activation("relu")(m, ctx)
+register_layer(nn.Sigmoid, _activation("sigmoid"))

@@ -86,6 +86,14 @@ _SLOTS = {_BETA: ("beta", "gain"), _TAU_DECAY_INPUT: ("tau", "gain"), _TAU: ("ta
           _EULER: ("a_mem", "r"), _CUBA_BETA: ("alpha", "syn_gain", "beta", "gain"),
           _NORSE: ("a_mem", "a_syn", "syn_gain"), _NORSE_JUMP: ("a_mem", "a_syn", "syn_gain")}
 _RESET = {"none": 0, "subtract": 1, "value": 2}
+# SpikingJelly PLIF forms (multiply by k = sigmoid(w))
+_SIGMOID_DECAY_INPUT, _SIGMOID = 7, 8
+_FORMS.update({(False, "sigmoid_decay_input"): _SIGMOID_DECAY_INPUT, (False, "sigmoid"): _SIGMOID})
+_SLOTS.update({_SIGMOID_DECAY_INPUT: ("k", "gain"), _SIGMOID: ("k", "gain")})
+# snnTorch Lapicque
+_RC = 9
+_FORMS[(False, "rc")] = _RC
+_SLOTS[_RC] = ("r", "rc_inv", "time_step", "decay")
 
 
 def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
@@ -132,11 +140,20 @@ def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
                 for n in range(N):
                     u[n] = u[n] + p0[n] * ((vleak[n] - u[n]) + j[n])
                     j[n] = j[n] + p1[n] * j[n]
-            else:            # norse_jump: J = J + syn_gain*I first
+            elif form == 6:  # norse_jump: J = J + syn_gain*I first
                 for n in range(N):
                     j[n] = j[n] + p2[n] * i[n]
                     u[n] = u[n] + p0[n] * ((vleak[n] - u[n]) + j[n])
                     j[n] = j[n] + p1[n] * j[n]
+            elif form == 7:  # sigmoid_decay_input (PLIF): U = U + (gain*I - (U - v_leak)) * k
+                for n in range(N):
+                    u[n] = u[n] + (p1[n] * i[n] - (u[n] - vleak[n])) * p0[n]
+            elif form == 8:  # sigmoid (PLIF, decay_input=False): U = U - (U - v_leak) * k + gain*I
+                for n in range(N):
+                    u[n] = u[n] - (u[n] - vleak[n]) * p0[n] + p1[n] * i[n]
+            else:            # rc (snnTorch Lapicque): U = ((I*r)*rc_inv)*time_step + decay*U
+                for n in range(N):
+                    u[n] = ((i[n] * p0[n]) * p1[n]) * p2[n] + p3[n] * u[n]
             if delayed and reset == 1:  # U = U - S_prev*thr
                 for n in range(N):
                     u[n] = u[n] - sp[n] * thr[n]
@@ -234,6 +251,10 @@ def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
     form = _FORMS.get((bool(p["cuba"]), ext.dynamics))
     if form is None or ext.reset not in _RESET:
         return None
+    if ext.v_init() is not None:
+        return None  # the kernel starts every membrane at 0; the torch loop honours v_init
+    if ext.reset_timing == "delayed_after":
+        return None  # the reset after the next update: the torch loop (neuron_step) runs it
     shape = tuple(p["shape"])
     n = int(np.prod(shape)) if shape else 1
     dtype = p["v_leak"].dtype

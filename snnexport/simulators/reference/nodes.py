@@ -83,10 +83,27 @@ def _conv_params(n, c, dims):
             "dilation": as_t(n.dilation), "groups": int(n.groups)}
 
 
+def _conv2d_prepare(n, c):
+    from ...conv_transpose import meta
+
+    m = meta(n)
+    if m is None:
+        return _conv_params(n, c, 2)
+    # transposed convolution (snnexport.conv_transpose): PyTorch's own op on the source's weight
+    return {"transposed": True, "w": T(m["weight"], c), "b": T(n.bias, c), "stride": m["stride"], "padding": m["padding"],
+            "output_padding": m["output_padding"], "dilation": m["dilation"], "groups": m["groups"]}
+
+
+def _conv2d_step(x, p):
+    if p.get("transposed"):
+        return F.conv_transpose2d(x, p["w"], p["b"], p["stride"], p["padding"], p["output_padding"], p["groups"],
+                                  p["dilation"])
+    return F.conv2d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"])
+
+
 @rule("Conv2d")
 def _conv2d():
-    return (lambda n, c: _conv_params(n, c, 2)), _stateless(
-        lambda x, p: F.conv2d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"]))
+    return _conv2d_prepare, _stateless(_conv2d_step)
 
 
 @rule("Conv1d")
@@ -131,9 +148,23 @@ def _sumpool():
     return _pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], divisor_override=1))
 
 
+ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}  # Scale nodes with an snnexport op (extension)
+
+
+def _scale_prepare(n, c):
+    from ...extension import _scalar, node_ext
+
+    op = _scalar(node_ext(n).get("op"))
+    if op is None:
+        return {"s": T(n.scale, c)}
+    if op not in ACTIVATIONS:
+        raise SnnexportError(f"node {c.name!r}: unknown snnexport op {op!r} on a Scale node (known: {', '.join(ACTIVATIONS)})")
+    return {"act": ACTIVATIONS[op]}
+
+
 @rule("Scale")
 def _scale():
-    return (lambda n, c: {"s": T(n.scale, c)}), _stateless(lambda x, p: x * p["s"])
+    return _scale_prepare, _stateless(lambda x, p: p["act"](x) if "act" in p else x * p["s"])
 
 
 @rule("Threshold")
@@ -161,7 +192,7 @@ def _plain_ext(node, dt: float) -> NeuronExt:
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
     name = type(node).__name__
-    p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.params.items()}
+    p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.run_params(ctx.dtype == torch.float32).items()}
     shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
     p["ext"] = ext
     p["shape"] = shape
@@ -192,6 +223,12 @@ def _dynamics(U, J, I, p):
             return U - (U - p["v_leak"]) / p["tau"] + p["gain"] * I, J
         if d == "euler":
             return U + p["a_mem"] * ((p["v_leak"] - U) + p["r"] * I), J
+        if d == "sigmoid_decay_input":  # SpikingJelly PLIF: multiplies by k = sigmoid(w)
+            return U + (p["gain"] * I - (U - p["v_leak"])) * p["k"], J
+        if d == "sigmoid":
+            return U - (U - p["v_leak"]) * p["k"] + p["gain"] * I, J
+        if d == "rc":  # snnTorch Lapicque: input_*R*(1/(R*C))*time_step + (1 - time_step/(R*C))*mem
+            return ((I * p["r"]) * p["rc_inv"]) * p["time_step"] + p["decay"] * U, J
     else:
         if d == "beta":
             J = p["alpha"] * J + p["syn_gain"] * I
@@ -211,18 +248,22 @@ def _dynamics(U, J, I, p):
 def neuron_init(p, batch: int):
     shape = (batch, *p["shape"])
     z = torch.zeros(shape, dtype=p["v_leak"].dtype)
-    return (z, z.clone(), z.clone())  # membrane U, synaptic current J, previous spikes S
+    U = torch.broadcast_to(p["v_init"], shape).clone() if "v_init" in p else z.clone()  # SpikingJelly: v_reset
+    return (U, z.clone(), z.clone())  # membrane U, synaptic current J, previous spikes S
 
 
 def neuron_step(I, state, p):
     U, J, S_prev = state
     ext: NeuronExt = p["ext"]
-    delayed = ext.reset_timing == "delayed" and p["spiking"]
-    if delayed and ext.reset == "value":
+    delayed = ext.reset_timing in ("delayed", "delayed_after") and p["spiking"]
+    after = ext.reset_timing == "delayed_after"
+    if delayed and ext.reset == "value" and not after:
         U = torch.where(S_prev.bool(), p["v_reset"], U)
     U, J = _dynamics(U, J, I, p)
     if delayed and ext.reset == "subtract":
         U = U - S_prev * p["thr"]
+    if delayed and ext.reset == "value" and after:  # snnTorch zero reset with reset_delay: base - reset*base
+        U = torch.where(S_prev.bool(), p["v_reset"], U)
     if ext.dynamics == "norse" and p["cuba"]:
         J_next = J + p["syn_gain"] * I
     else:
