@@ -592,3 +592,12 @@ def _plain_text(rep: Report) -> str:
     con = Console(record=True, width=140, file=io.StringIO())
     print_report(rep, con)
     return con.export_text()
+
+
+def _callable_module() -> None:
+    from .callable_module import make_callable
+
+    make_callable(__name__, "snnexport.api:report")  # snnexport.report(model, x) is the API function
+
+
+_callable_module()
