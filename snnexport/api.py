@@ -27,7 +27,7 @@ ModelOrGraph = Union[torch.nn.Module, nir.NIRGraph, Any]
 def _loaded(module: torch.nn.Module, info: Dict[str, Any], name: str = "<module>"):
     from .checkpoint import LoadedModel
 
-    return LoadedModel(module.eval(), Path(name), info=info)
+    return LoadedModel(module, Path(name), info=info)
 
 
 def _per_sample_shape(example_input, layout: str) -> Tuple[Tuple[int, ...], Optional[int]]:
@@ -49,7 +49,7 @@ def _layout_of(module: torch.nn.Module, input_layout: Optional[str]) -> str:
 
 def convert(module: torch.nn.Module, example_input=None, *, input_shape: Optional[Sequence[int]] = None,
             input_layout: Optional[str] = None, dt: Optional[float] = None, input_kind: Optional[str] = None,
-            steps: Optional[int] = None) -> nir.NIRGraph:
+            steps: Optional[int] = None, **facts: Any) -> nir.NIRGraph:
     """Convert an in-memory PyTorch SNN (snnTorch, Norse, SpikingJelly or plain torch) to NIR.
 
     ``example_input``: an input as the model takes it (``[T, B, ...]`` for ``TB``, ``[B, T, ...]``
@@ -57,7 +57,9 @@ def convert(module: torch.nn.Module, example_input=None, *, input_shape: Optiona
     and the number of steps. Or pass ``input_shape`` (per sample) directly. ``input_layout``
     defaults to the framework's own (snnTorch/Norse modules: ``step``/``TB``); ``input_kind``
     is ``"spikes"`` (default) or ``"analog"``; ``dt`` (seconds, default 1e-3) is recorded in
-    the graph. The module is put in eval mode."""
+    the graph; other keyword arguments are JSON-able facts recorded in the graph's metadata
+    (as ``snnexport.save`` records them). The module is converted in its current mode: call
+    ``model.eval()`` first (a BatchNorm in training mode is refused)."""
     from .checkpoint import LoadedModel
     from .sources import convert_model
 
@@ -66,7 +68,7 @@ def convert(module: torch.nn.Module, example_input=None, *, input_shape: Optiona
     if not isinstance(module, torch.nn.Module):
         raise SnnexportError(f"convert: expected a torch.nn.Module, got {type(module).__name__}")
     layout = _layout_of(module, input_layout)
-    info: Dict[str, Any] = {"input_layout": layout}
+    info: Dict[str, Any] = dict(facts, input_layout=layout)
     if example_input is not None:
         shape, ex_steps = _per_sample_shape(example_input, layout)
         info["input_shape"] = list(input_shape or shape)
@@ -127,14 +129,14 @@ def verify(model: ModelOrGraph, x, *, sims: Optional[Sequence[str]] = None, dtyp
 
     x = _time_major(x, dtype)
     graph, loaded = _graph_and_source(model, x, input_layout, dt, input_kind)
-    if source is not None:
-        loaded = source
+    if source is not None:  # the model the graph came from (a module or a LoadedModel)
+        loaded = source if not isinstance(source, torch.nn.Module) else _loaded(source, {}, f"<{type(source).__name__}>")
     names = list(sims) if sims else default_sims(loaded is not None)
     if not upstream:
         names = [n for n in names if not n.endswith("-upstream")]
     if "source" in names and loaded is None:
         raise SnnexportError("participant 'source' needs a model (a .pt checkpoint or a torch.nn.Module), not a graph")
-    if loaded is not None and isinstance(model, torch.nn.Module) and "source" in names:
+    if loaded is not None and isinstance(source if source is not None else model, torch.nn.Module) and "source" in names:
         loaded = _private_copy(loaded)  # the source participant casts the model to dtype
     budget = parse_size(max_memory) if isinstance(max_memory, str) else max_memory
     sink = None
