@@ -86,10 +86,18 @@ PROGRAM_CACHE_SIZE = 8
 _PROGRAMS: "OrderedDict[Tuple[int, torch.dtype], Tuple[Any, Program]]" = OrderedDict()
 
 
+def _shallow(obj: Any, depth: int = 3) -> Any:
+    """Identity of ``obj`` and, for dicts (metadata), of what they hold ``depth`` levels down:
+    cheap (no array is read), and any replaced value changes it."""
+    if isinstance(obj, dict) and depth > 0:
+        return id(obj), tuple((k, _shallow(v, depth - 1)) for k, v in obj.items())
+    return id(obj)
+
+
 def _fingerprint(graph: nir.NIRGraph) -> tuple:
-    nodes = tuple((name, id(node), tuple((k, id(v)) for k, v in vars(node).items()), repr(getattr(node, "metadata", None)))
+    nodes = tuple((name, id(node), tuple((k, _shallow(v)) for k, v in vars(node).items()))
                   for name, node in graph.nodes.items())
-    return nodes, tuple(tuple(e) for e in graph.edges), repr(getattr(graph, "metadata", None))
+    return nodes, tuple(tuple(e) for e in graph.edges), _shallow(getattr(graph, "metadata", None))
 
 
 def program_for(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64) -> Program:
