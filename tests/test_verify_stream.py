@@ -1,7 +1,6 @@
 """Streaming verify: chunked runs give the whole-batch answer, memory stays within --max-memory,
 and a participant that cannot run becomes a row instead of ending the run."""
 
-import copy
 import json
 import os
 import subprocess
