@@ -181,31 +181,25 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
     """Run the graph in every simulator beside the source model and prove identical spikes."""
     import torch
 
+    from . import api
     from .inputs import make_input
-    from .resources import parse_size
-    from .verify import default_sims, run_verify
-    from .verify_output import print_report, save_results
-    from .resources import set_budget
+    from .resources import parse_size, set_budget
+    from .verify_output import print_report
 
     set_budget(parse_size(max_memory))  # readers check declared sizes against it before loading
     graph, loaded = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     x = make_input(graph, steps, batch, seed, rate, input_path, tdtype)
-    names: List[str] = [s.strip() for s in sims.split(",") if s.strip()] if sims else default_sims(loaded is not None)
-    if no_upstream:
-        names = [n for n in names if not n.endswith("-upstream")]
-    if "source" in names and loaded is None:
+    names: Optional[List[str]] = [s.strip() for s in sims.split(",") if s.strip()] if sims else None
+    if names and "source" in names and loaded is None:
         raise SnnexportError(f"{model}: --sims source needs a checkpoint (.pt), not a graph")
-    results = {} if save_spikes else None
-    report = run_verify(graph, x, tdtype, names, source=loaded, progress=not as_json, keep_results=results,
-                        max_memory=parse_size(max_memory))
-    if save_spikes:
-        save_results(results, save_spikes)
+    report = api.verify(graph, x, sims=names, dtype=tdtype, upstream=not no_upstream, source=loaded,
+                        max_memory=parse_size(max_memory), save_spikes=save_spikes, progress=not as_json)
     if as_json:
         click.echo(jsonout.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
         print_report(report)
-    sys.exit(0 if report.identical else 1)
+    sys.exit(report.exit_code)
 
 
 def _register_optional_commands() -> None:

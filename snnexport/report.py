@@ -588,7 +588,10 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
            "input": str(input_path) if input_path else f"random (seed {seed}" + (f", rate {rate:g})" if _spiking(graph) else ", standard normal)")}
     if not input_path:
         run.update({"seed": seed, "rate": rate if _spiking(graph) else None})
-    rep = build_report(graph, x, chosen, all_targets, baseline or None, source=str(model), run=run, dtype=tdtype)
+    from . import api
+
+    rep = api.report(graph, x, targets=[t.name for t in chosen], baseline=baseline or None, targets_dirs=targets_dirs,
+                     dtype=tdtype, source=str(model), run=run)
     if plot_path:
         plot(rep, plot_path)
     if as_json:
@@ -625,3 +628,12 @@ def _plain_text(rep: Report) -> str:
     con = Console(record=True, width=140, file=io.StringIO())
     print_report(rep, con)
     return con.export_text()
+
+
+def _callable_module() -> None:
+    from .callable_module import make_callable
+
+    make_callable(__name__, "snnexport.api:report")  # snnexport.report(model, x) is the API function
+
+
+_callable_module()

@@ -6,21 +6,20 @@ import pytest
 import torch
 import torch.nn as nn
 
-from snnexport.checkpoint import LoadedModel
+import snnexport
 from snnexport.errors import SnnexportError, UnsupportedModuleError
 from snnexport.examples.spikingrx import LIF, SpikingRx, sew_block_model
 from snnexport.extension import neuron_ext, node_ext, time_reduction
 from snnexport.graph import read_graph, write_graph
 from snnexport.simulators.reference import simulate
 from snnexport.simulators.source import run_source_model
-from snnexport.sources import convert_model
 from snnexport.sources.torch_layers import bn_scale_shift
 
 
 
 
 def convert(model, **info):
-    return convert_model(LoadedModel(model, "test.pt", info=info))
+    return snnexport.convert(model, **info)
 
 
 def assert_equivalent(model, graph, x):

@@ -10,11 +10,9 @@ import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from snnexport.checkpoint import LoadedModel
+import snnexport
 from snnexport.simulators import SIMULATORS, load_all
-from snnexport.sources import convert_model
 from snnexport.sources.registry import NeuronSpec, register_neuron
-from snnexport.verify import run_verify
 
 
 class GenericLIF(nn.Module):
@@ -78,10 +76,10 @@ def networks(draw):
 def test_random_feedforward_graphs_identical_everywhere(net, seed, rate):
     load_all()
     model, n_in = net
-    graph = convert_model(LoadedModel(model, "random.pt", info={"input_layout": "TB", "input_shape": [n_in]}))
+    graph = snnexport.convert(model, input_layout="TB", input_shape=[n_in])
     x = (torch.rand(12, 3, n_in, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) < rate).double()
     sims = [s for s in PARTICIPANTS if s in SIMULATORS]
-    report = run_verify(graph, x, torch.float64, sims, source=LoadedModel(model, "random.pt"))
+    report = snnexport.verify(graph, x, sims=sims, source=model)
     bad = [(r.name, r.mismatches, r.first_divergence, r.error) for r in report.participants if not r.identical]
     assert report.identical, bad
     assert {r.name for r in report.participants} == set(sims)

@@ -17,7 +17,6 @@ is not compared.
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import nir
 import numpy as np
@@ -33,6 +32,7 @@ from neurobench.metrics.static import ConnectionSparsity, ParameterCount  # noqa
 from neurobench.metrics.workload import ActivationSparsity, MembraneUpdates, SynapticOperations  # noqa: E402
 from neurobench.models import SNNTorchModel  # noqa: E402
 
+import snnexport  # noqa: E402
 from snnexport.counting import count  # noqa: E402
 from snnexport.extension import KEY, GraphExt  # noqa: E402
 from snnexport.sources.neurons import neuron_nodes  # noqa: E402
@@ -189,14 +189,10 @@ def test_padding_taps_cost_nothing(capsys):
 
 
 def _convert_with_snntorch_rules(net, input_shape, kind):
-    from snnexport.checkpoint import LoadedModel
     from snnexport.errors import SnnexportError
-    from snnexport.sources import convert_model
 
-    loaded = LoadedModel(net, Path("net.pt"), info={"input_layout": "step", "input_shape": list(input_shape),
-                                                    "input_kind": kind, "steps": T})
     try:
-        return convert_model(loaded)
+        return snnexport.convert(net, input_layout="step", input_shape=list(input_shape), input_kind=kind, steps=T)
     except SnnexportError as e:
         pytest.skip(f"snnTorch rules do not convert this model yet: {e}")
 

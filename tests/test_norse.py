@@ -18,7 +18,7 @@ from norse.torch.functional.lif import LIFParameters  # noqa: E402
 from norse.torch.functional.lif_box import LIFBoxParameters  # noqa: E402
 from norse.torch.functional.reset import reset_subtract  # noqa: E402
 
-from snnexport.checkpoint import LoadedModel  # noqa: E402
+import snnexport  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
 from snnexport.examples.spikingrx import sew_block_model  # noqa: E402
 from snnexport.extension import KEY, GraphExt, NeuronExt, neuron_ext, set_node_ext, source_path  # noqa: E402
@@ -27,7 +27,6 @@ from snnexport.simulators.norse_sim import run_norse, to_norse  # noqa: E402
 from snnexport.simulators.reference import simulate  # noqa: E402
 from snnexport.simulators.source import run_source_model  # noqa: E402
 from snnexport.simulators.upstream_norse import run_norse_upstream  # noqa: E402
-from snnexport.sources import convert_model  # noqa: E402
 from snnexport.sources.frameworks import default_layout, detect_framework  # noqa: E402
 from snnexport.sources.norse_rules import lif_cell_form  # noqa: E402
 
@@ -115,7 +114,7 @@ def scaled(model, gain=8.0, seed=0):
 
 
 def convert(model, **info):
-    return convert_model(LoadedModel(model, "norse.pt", info=info))
+    return snnexport.convert(model, **info)
 
 
 def analog(shape, seed=0, scale=1.0):

@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 
 from onnx import numpy_helper  # noqa: E402
 
-from snnexport.checkpoint import LoadedModel  # noqa: E402
+import snnexport  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
 from snnexport.examples.spikingrx import sew_block_model  # noqa: E402
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext  # noqa: E402
@@ -23,7 +23,6 @@ from snnexport.graph import write_graph  # noqa: E402
 from snnexport.onnx_export import export_graph, write_onnx  # noqa: E402
 from snnexport.simulators.onnxruntime_sim import run_model  # noqa: E402
 from snnexport.simulators.reference import simulate  # noqa: E402
-from snnexport.sources import convert_model  # noqa: E402
 from snnexport.sources.registry import NeuronSpec, register_neuron  # noqa: E402
 from snnexport.verify import Row, compare, run_verify  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
@@ -266,7 +265,7 @@ def test_grouped_conv1d_is_lowered_exactly():
 def sew_graph():
     torch.manual_seed(1)
     model = randomise_bn(sew_block_model(theta=0.3))
-    return convert_model(LoadedModel(model, "x.pt", info={"input_layout": "BT", "input_shape": [2, 6, 5], "input_kind": "analog"}))
+    return snnexport.convert(model, input_layout="BT", input_shape=[2, 6, 5], input_kind="analog")
 
 
 SEW_X = torch.randn(10, 3, 2, 6, 5, dtype=F64, generator=torch.Generator().manual_seed(0)) * 2
@@ -347,7 +346,7 @@ def linear_model():
     torch.manual_seed(7)
     model = nn.Sequential(nn.Linear(12, 16), ResetNeuron(0.9, 0.6, "value"), nn.Linear(16, 10), ResetNeuron(0.8, 0.5, "subtract"),
                           nn.Linear(10, 4), ResetNeuron(0.7, 0.4, "none")).eval()
-    return convert_model(LoadedModel(model, "lin.pt", info={"input_layout": "step", "input_shape": [12], "input_kind": "spikes"}))
+    return snnexport.convert(model, input_layout="step", input_shape=[12], input_kind="spikes")
 
 
 @pytest.mark.parametrize("loop", [False, True])

@@ -21,15 +21,13 @@ import torch.nn as nn
 
 import snntorch as snn
 
-from snnexport.checkpoint import LoadedModel
+import snnexport
 from snnexport.errors import SnnexportError
 from snnexport.extension import KEY, GraphExt, NeuronExt, neuron_ext, set_node_ext, source_path
 from snnexport.simulators.reference import simulate
 from snnexport.simulators.snntorch_sim import AdaptedLeaky, SnnTorchNetwork, run_snntorch, to_snntorch
 from snnexport.simulators.source import run_source_model
 from snnexport.simulators.upstream_snntorch import export_upstream, run_upstream
-from snnexport.sources import convert_model
-from snnexport.verify import run_verify
 
 T, B, N_IN = 25, 4, 12
 
@@ -83,7 +81,7 @@ def convert(model, tmp_path, **info):
     info.setdefault("input_shape", [N_IN])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        graph = convert_model(LoadedModel(model, tmp_path / "m.pt", info=info))
+        graph = snnexport.convert(model, **info)
     path = tmp_path / "m.nir"
     nir.write(str(path), graph)
     back = nir.read(str(path))
@@ -296,7 +294,7 @@ def test_unsupported_snntorch_features_are_refused(tmp_path, neuron, match):
     model = _single(neuron())
     model[0].weight.data.mul_(3)
     with pytest.raises(SnnexportError, match=match):
-        convert_model(LoadedModel(model, tmp_path / "m.pt", info={"input_shape": [N_IN], "input_layout": "step"}))
+        snnexport.convert(model, input_shape=[N_IN], input_layout="step")
 
 
 def test_rleaky_conv_recurrent_is_refused():
@@ -315,7 +313,7 @@ def test_reset_delay_false_subtract_diverges_only_above_twice_threshold(tmp_path
     with torch.no_grad():
         model[0].weight.fill_(2.5)  # one input spike lifts the membrane to 2.5 > 2*threshold
     with pytest.warns(UserWarning, match="reset_delay=False"):
-        graph = convert_model(LoadedModel(model, tmp_path / "m.pt", info={"input_shape": [1]}))
+        graph = snnexport.convert(model, input_shape=[1])
     x = torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0, 0.0], dtype=torch.float64).reshape(-1, 1, 1)
     src, ref, mine = run_three(model, graph, x)
     # clean immediate reset: 2.5 -> fire, 1.5 -> 0.9*1.5 = 1.35 fires at step 2
@@ -323,8 +321,7 @@ def test_reset_delay_false_subtract_diverges_only_above_twice_threshold(tmp_path
     assert mine.spikes["1"].reshape(-1).tolist() == [1, 1, 0, 0, 0, 0]
     # snnTorch compares 0.9*1.5 - 1 = 0.35 at step 2: no spike
     assert src.spikes["1"].reshape(-1).tolist() == [1, 0, 0, 0, 0, 0]
-    report = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch"],
-                        source=LoadedModel(model, tmp_path / "m.pt"))
+    report = snnexport.verify(graph, x, sims=["source", "reference", "snntorch"], source=model)
     rows = {r.name: r for r in report.participants}
     assert not report.identical and rows["source"].mismatches == 1 and rows["snntorch"].mismatches == 0
 
@@ -469,8 +466,7 @@ def test_verify_rows_and_float32(tmp_path):
     graph = convert(model, tmp_path)
     x = spikes_in(seed=17)
     for dtype in (torch.float64, torch.float32):
-        report = run_verify(graph, x, dtype, ["source", "reference", "snntorch"],
-                            source=LoadedModel(model, tmp_path / "m.pt"))
+        report = snnexport.verify(graph, x, sims=["source", "reference", "snntorch"], dtype=dtype, source=model)
         assert report.identical, [(r.name, r.mismatches, r.error) for r in report.participants]
         rows = {r.name: r for r in report.participants}
         assert rows["snntorch"].total_spikes > 0 and rows["snntorch"].mismatches == 0
@@ -489,8 +485,7 @@ def test_upstream_witness_runs_and_differs_on_leaky_subtract(tmp_path):
         graph = convert(model, tmp_path, dt=dt)
         up = run_upstream(graph, x, torch.float64)
         assert set(up.spikes) == {"lif1", "lif2"} and up.readout["output"].shape == (T, B, 6)
-        report = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch", "snntorch-upstream"],
-                            source=LoadedModel(model, tmp_path / "m.pt"))
+        report = snnexport.verify(graph, x, sims=["source", "reference", "snntorch", "snntorch-upstream"], source=model)
         rows = {r.name: r for r in report.participants}
         assert report.identical  # upstream rows do not count
         assert rows["snntorch-upstream"].role == "upstream" and rows["snntorch-upstream"].mismatches > 0

@@ -16,12 +16,11 @@ from spikingjelly.activation_based import layer, neuron, surrogate  # noqa: E402
 
 import nir  # noqa: E402
 
-from snnexport.checkpoint import LoadedModel  # noqa: E402
+import snnexport  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
 from snnexport.extension import KEY, consumer_warnings, graph_ext, neuron_ext  # noqa: E402
 from snnexport.simulators.reference.runner import simulate  # noqa: E402
 from snnexport.simulators.source import run_source_model  # noqa: E402
-from snnexport.sources import convert_model  # noqa: E402
 
 F64 = torch.float64
 
@@ -29,10 +28,8 @@ F64 = torch.float64
 # ---------------------------------------------------------------------------- helpers
 
 def convert(model, shape, layout="TB", **info):
-    info = {"input_shape": list(shape), "input_kind": "analog", **info}
-    if layout is not None:
-        info["input_layout"] = layout
-    return convert_model(LoadedModel(model, "x.pt", info=info))
+    info = {"input_kind": "analog", **info}
+    return snnexport.convert(model, input_shape=list(shape), input_layout=layout, **info)
 
 
 def randomize_bn(bn: nn.BatchNorm2d, g: torch.Generator) -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -69,6 +70,61 @@ def compile_graph(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64,
     adapters = sorted({a for p in params.values() for a in (p.get("adapters") or [])})
     return Program(graph, [n for n in order if n not in post], [n for n in order if n in post], back, inputs,
                    params, rules, reductions, dtype, input_name, out_shapes, adapters)
+
+
+# ---------------------------------------------------------------------------------------------
+# compiled programs, cached per (graph identity, dtype)
+#
+# Not on the graph object: a Program holds locks and workspaces that ``copy.deepcopy(graph)``
+# must not meet. A Program refers to its graph, so a cached graph stays alive while cached:
+# the cache is a small LRU. An entry is reused only while the graph's structure is the same
+# object-for-object (nodes, their attributes and metadata, edges): replacing a node or one
+# of its arrays recompiles; writing *into* an array in place is not seen -- call
+# :func:`forget_programs` after such an edit.
+
+PROGRAM_CACHE_SIZE = 8
+_PROGRAMS: "OrderedDict[Tuple[int, torch.dtype], Tuple[Any, Program]]" = OrderedDict()
+
+
+def _shallow(obj: Any, depth: int = 3) -> Any:
+    """Identity of ``obj`` and, for dicts (metadata), of what they hold ``depth`` levels down:
+    cheap (no array is read), and any replaced value changes it."""
+    if isinstance(obj, dict) and depth > 0:
+        return id(obj), tuple((k, _shallow(v, depth - 1)) for k, v in obj.items())
+    return id(obj)
+
+
+def _fingerprint(graph: nir.NIRGraph) -> tuple:
+    nodes = tuple((name, id(node), tuple((k, _shallow(v)) for k, v in vars(node).items()))
+                  for name, node in graph.nodes.items())
+    return nodes, tuple(tuple(e) for e in graph.edges), _shallow(getattr(graph, "metadata", None))
+
+
+def program_for(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64) -> Program:
+    """The compiled reference program of ``graph`` in ``dtype``, compiled once and reused."""
+    if isinstance(graph, Program):
+        return graph
+    key = (id(graph), dtype)
+    fp = _fingerprint(graph)
+    hit = _PROGRAMS.get(key)
+    if hit is not None and hit[1].graph is graph and hit[0] == fp:
+        _PROGRAMS.move_to_end(key)
+        return hit[1]
+    prog = compile_graph(graph, dtype)
+    _PROGRAMS[key] = (fp, prog)
+    _PROGRAMS.move_to_end(key)
+    while len(_PROGRAMS) > PROGRAM_CACHE_SIZE:
+        _PROGRAMS.popitem(last=False)
+    return prog
+
+
+def forget_programs(graph: Optional[nir.NIRGraph] = None) -> None:
+    """Drop the cached programs of ``graph`` (of every graph when ``None``)."""
+    if graph is None:
+        _PROGRAMS.clear()
+        return
+    for key in [k for k, (_, p) in _PROGRAMS.items() if p.graph is graph]:
+        del _PROGRAMS[key]
 
 
 def init_state(prog: Program, batch: int) -> Dict[str, Any]:
@@ -222,4 +278,4 @@ class ReferenceSimulator(torch.nn.Module):
 
 @register_simulator("reference", role="reference")
 def run_reference(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
-    return simulate(graph, x, dtype)
+    return simulate(program_for(graph, dtype), x, dtype)
