@@ -439,13 +439,15 @@ def test_archive_over_the_memory_budget_refused(tmp_path):
     assert load(ckpt, max_bytes=total).arch == SEW_ARCH
 
 
+# VmHWM of the child itself (KiB): ru_maxrss would carry the forking parent's high-water mark across exec
 PEAK_RSS_CHILD = """
-import resource, sys
+import sys
 from snnexport.cli import main
 try:
     main(sys.argv[2:])
 finally:
-    open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+    open(sys.argv[1], "w").write(hwm)
 """
 
 
