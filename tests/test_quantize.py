@@ -156,7 +156,7 @@ def test_loihi_lif_arithmetic_by_hand():
     from snnexport.hardware.loihi_sim import LoihiLayer, dense, lif_step
 
     L = LoihiLayer("n", ["input"], [np.array([[3, -2]])], [1], du=np.array([4095]), dv=np.array([2048]),
-                   vth=np.array([10]), bias=np.array([5]))
+                   vth=np.array([10]), bias_mant=np.array([5]), bias_exp=np.array([0]))
     a = dense(L.weights[0], 1, np.array([[1, 1]]))          # (3 - 2) << 1 = 2
     assert a.tolist() == [[2]]
     u, v, s = lif_step(np.array([[7]]), np.array([[301]]), a, L)
@@ -168,6 +168,28 @@ def test_loihi_lif_arithmetic_by_hand():
     assert dense(np.array([[-3]]), -1, np.array([[1]])).tolist() == [[-2]]  # arithmetic right shift floors
 
 
+def test_loihi_integer_edges_by_hand():
+    """Lava's weight sign modes, 24-bit wrap, v saturation and int32 overflow, worked by hand."""
+    from snnexport.hardware.loihi_sim import LoihiLayer, dense, lava_weights, lif_step
+
+    # mixed sign: clip to [-256, 255], then the LSB is dropped (floor); single sign keeps 8 bits
+    assert lava_weights(np.array([[127, -127, 300, -301, 3]])).tolist() == [[126, -128, 254, -256, 2]]
+    assert lava_weights(np.array([[127, 300, 0]])).tolist() == [[127, 255, 0]]
+    assert lava_weights(np.array([[-127, -300]])).tolist() == [[-127, -255]]
+    L = LoihiLayer("n", ["input"], [np.zeros((1, 1))], [0], du=np.array([0]), dv=np.array([0]),
+                   vth=np.array([2 ** 17 - 1]), bias_mant=np.array([-3]), bias_exp=np.array([2]))
+    # u = D(8,388,598, 1) + (200 << 6) = floor(8,388,598 * 4095 / 4096) + 12,800 = 8,386,550 + 12,800
+    # = 8,399,350 > 2^23: wraps to 8,399,350 - 2^24 = -8,377,866; v = D(0, 0) + u - 12 = -8,377,878
+    u, v, s = lif_step(np.array([[2 ** 23 - 10]]), np.array([[0]]), np.array([[200]]), L)
+    assert (u.tolist(), v.tolist(), s.tolist()) == ([[-8377866]], [[-8377878]], [[False]])
+    u, v, s = lif_step(np.array([[0]]), np.array([[-2 ** 23 + 5]]), np.array([[-100]]), L)
+    assert v.tolist() == [[-2 ** 23 + 1]]  # saturates at -M + 1
+    # the int32 port and states: (2^25 << 6) = 2^31 wraps to -2^31; -2^31 + 0 <= -M, so + 2^24
+    u, _, _ = lif_step(np.array([[0]]), np.array([[0]]), np.array([[2 ** 25]]), L)
+    assert u.tolist() == [[-2 ** 31 + 2 ** 24]]
+    assert dense(np.array([[255, 255]]), 23, np.ones((1, 2))).tolist() == [[-2 ** 24]]  # 510 << 23 = 2^32 - 2^24 in int32
+
+
 def test_loihi2_quantize_and_participant_on_mnist_snntorch(tmp_path, capsys):
     ckpt = ROOT / "models" / "checkpoints" / "mnist_snntorch.pt"
     out = tmp_path / "l2.nir"
@@ -177,6 +199,11 @@ def test_loihi2_quantize_and_participant_on_mnist_snntorch(tmp_path, capsys):
     q = read_graph(out)
     chip = q.nodes["lif1"].metadata["snnexport"]["chip"]
     assert np.all(np.asarray(chip["du"]) == 4095) and 0 < int(np.asarray(chip["vth"]).max()) <= 4096
+    from snnexport.hardware.loihi_sim import lava_weights
+
+    w = np.asarray(q.nodes["fc1"].weight).astype(np.int64)  # as Lava's Dense takes them: its clip and LSB drop change nothing
+    fc1 = q.nodes["fc1"].metadata["snnexport"]["chip"]
+    assert fc1["sign_mode"] == "mixed" and np.all(w % 2 == 0) and np.array_equal(lava_weights(w), w) and np.abs(w).max() == 254
     x = torch.from_numpy(np.load(ROOT / "models" / "checkpoints" / "mnist_snntorch_sample.npy")).to(torch.float64)
     from snnexport.cli import load_graph_or_model
 

@@ -1,11 +1,15 @@
 r"""Quantize a graph for Loihi 2 (Lava's bit-accurate arithmetic, loihi_sim.py).
 
 Per neuron population, with ``W_eff = W * gain * syn_gain`` (snnexport extension factors)
-and ``wmax = max |W_eff|``:
+and ``wmax = max |W_eff|`` over its Dense inputs:
 
-- ``Wq = round(127 * W_eff / wmax)`` (8-bit mantissa) and one ``weight_exp`` in ``[-8, 7]``,
-  the largest with ``vth = round(theta * 127 * 2^weight_exp / wmax) <= 4096``: a membrane unit
-  is then ``s = 64 * 127 * 2^weight_exp / wmax`` float units (``<< 6`` MSB alignment);
+- weights as Lava's ``Dense(weights=...)`` takes them, exact under Lava's 8-bit clip and
+  truncation: ``Wq = round(254 * W_eff / wmax)`` for a single-sign matrix (excitatory
+  ``[0, 255]`` / inhibitory ``[-255, 0]``), ``Wq = 2 * round(127 * W_eff / wmax)`` for a
+  mixed-sign one (the sign takes one of the 8 bits: Lava drops the LSB);
+- one ``weight_exp`` in ``[-8, 7]``, the largest with ``vth = round(theta * 254 * 2^weight_exp
+  / wmax) <= 4096``: a membrane unit is then ``s = 64 * 254 * 2^weight_exp / wmax`` float
+  units (``<< 6`` MSB alignment);
 - ``dv = clip(round(4096 * (1 - beta)), 0, 4095)`` (12-bit, beta 0.95 -> 0.94995);
   ``du = clip(round(4096 * (1 - alpha)) - 1, 0, 4095)`` for a CubaLIF, ``du = 4095`` (the
   current is cleared every step: exact) for a LIF/IF;
@@ -26,12 +30,20 @@ from ..errors import SnnexportError
 from ..extension import KEY, GraphExt, graph_ext, node_ext, set_node_ext
 from ..graph import execution_order
 from . import structure
-from .loihi_sim import LoihiLayer, LoihiNet
+from .loihi_sim import LoihiLayer, LoihiNet, sign_mode
 from .quantize import Change, register_quantizer
 from .xylo_quant import SPIKING, WEIGHTS, _fmt, float_neuron
 
 TARGET = "loihi2"
 VTH_TARGET = 4096
+WMAG = 254   # largest weight magnitude every Lava sign mode represents exactly (mixed: even values)
+
+
+def _lava_dense_weights(w: np.ndarray, wmax: float) -> np.ndarray:
+    q = np.round(WMAG * w / wmax)
+    if q.min() < 0 < q.max():  # mixed sign: Lava keeps 7 magnitude bits and drops the LSB
+        q = 2 * np.round(WMAG / 2 * w / wmax)
+    return q
 
 
 def _bias(b_eff: np.ndarray) -> Tuple[np.ndarray, int]:
@@ -66,19 +78,22 @@ def quantize_loihi2(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.
         w_eff = {p: np.asarray(graph.nodes[p].weight, np.float64) * np.reshape(f["gain"] * f["syn_gain"], (-1, 1)) for p in prods}
         wmax = max(float(np.abs(w).max()) for w in w_eff.values()) or 1.0
         theta = np.broadcast_to(f["theta"], shape)
-        exp = int(np.clip(math.floor(math.log2(VTH_TARGET * wmax / (127 * float(theta.max())))), -8, 7))
-        s = 64 * 127 * 2.0 ** exp / wmax
-        vth = np.clip(np.round(theta * 127 * 2.0 ** exp / wmax), 0, 2 ** 17 - 1).astype(np.int64)
+        exp = int(np.clip(math.floor(math.log2(VTH_TARGET * wmax / (WMAG * float(theta.max())))), -8, 7))
+        s = 64 * WMAG * 2.0 ** exp / wmax
+        vth = np.clip(np.round(theta * WMAG * 2.0 ** exp / wmax), 0, 2 ** 17 - 1).astype(np.int64)
         dv = np.broadcast_to(np.clip(np.round(4096 * (1 - f["beta"])), 0, 4095), shape).astype(np.int64)
         du = (np.broadcast_to(np.clip(np.round(4096 * (1 - f["alpha"])) - 1, 0, 4095), shape) if f["alpha"] is not None
               else np.full(shape, 4095)).astype(np.int64)
         b_eff = np.zeros(shape)
         for p, w in w_eff.items():
-            wq = np.clip(np.round(127 * w / wmax), -128, 127)
+            wq = _lava_dense_weights(w, wmax)
+            mode = sign_mode(wq)
             q.nodes[p] = nir.Linear(weight=wq)
             q.nodes[p].metadata = dict(getattr(graph.nodes[p], "metadata", None) or {})
-            set_node_ext(q.nodes[p], chip={"target": TARGET, "weight_exp": exp, "weight_bits": 8})
-            changes.append(Change(p, "weights", f"float ({_fmt(graph.nodes[p].weight)})", f"8-bit mantissa, weight_exp {exp}"))
+            set_node_ext(q.nodes[p], chip={"target": TARGET, "weight_exp": exp, "weight_bits": 8, "sign_mode": mode})
+            changes.append(Change(p, "weights", f"float ({_fmt(graph.nodes[p].weight)})",
+                                  f"8-bit {mode} Lava Dense weights, weight_exp {exp}",
+                                  "mixed sign: even values, Lava drops the LSB" if mode == "mixed" else ""))
             b = getattr(graph.nodes[p], "bias", None)
             if b is not None:
                 b_eff = b_eff + np.reshape(np.asarray(b, np.float64) * f["gain"], shape) * s
@@ -132,6 +147,5 @@ def to_loihi_net(q: nir.NIRGraph) -> LoihiNet:
             ws.append(np.asarray(q.nodes[p].weight, np.float64).astype(np.int64))
             es.append(int(node_ext(q.nodes[p])["chip"]["weight_exp"]))
         A = lambda k: np.asarray(c[k], np.int64).reshape(-1)  # noqa: E731
-        net.layers.append(LoihiLayer(n, srcs, ws, es, A("du"), A("dv"), A("vth"),
-                                     A("bias_mant") << int(c["bias_exp"])))
+        net.layers.append(LoihiLayer(n, srcs, ws, es, A("du"), A("dv"), A("vth"), A("bias_mant"), A("bias_exp")))
     return net
