@@ -391,9 +391,9 @@ def to_source_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
 def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
     """Convert an eval-mode model; see the module docstring for how."""
     from .. import __version__
-    from .frameworks import reset_state
+    from .frameworks import load_rules_for, reset_state
 
-    registry.load_framework_rules()
+    load_rules_for(model)  # only the frameworks this model uses (no Norse import for a plain-torch model)
     conv = Converter(model, opts.dt, opts.input_layout)
     hooks = []
 
