@@ -106,15 +106,15 @@ def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=Fa
 
 
 # Commands in their own modules (report, targets, zoo, ONNX) are imported only when run: their
-# modules import torch/nir, which `--help`, `targets` and `models` do not need. The list
-# below gives each one's module, attribute and the one-line help shown by `snnexport --help`
-# (tests/test_startup.py checks it against the command's own).
+# modules import torch/nir, which `--help` and `targets` do not need. The list
+# below gives each one's module, attribute and the first paragraph of its help (`snnexport --help`
+# shortens it as for the real command; tests/test_startup.py checks it against the command's own).
 _LAZY_COMMANDS = {
-    "report": ("report", "command", "Spikes, sparsity, synaptic operations and energy per..."),
-    "targets": ("targets", "targets_command", "List the hardware targets of `snnexport report` with their..."),
+    "report": ("report", "command", "Spikes, sparsity, synaptic operations and energy per hardware target for a graph or checkpoint."),
+    "targets": ("targets", "targets_command", "List the hardware targets of `snnexport report` with their evidence grades."),
     "models": ("zoo", "models_command", "List the model zoo: size, source framework, recorded metric."),
-    "train": ("zoo", "train_command", "Train a zoo model reproducibly (progress bar, metric per..."),
-    "export-onnx": ("onnx_export", "command", "Export a NIR graph or a checkpoint as an ONNX model..."),
+    "train": ("zoo", "train_command", "Train a zoo model reproducibly (progress bar, metric per epoch)."),
+    "export-onnx": ("onnx_export", "command", "Export a NIR graph or a checkpoint as an ONNX model (unrolled over T, or a Loop)."),
 }
 
 
@@ -251,7 +251,7 @@ def _register_optional_commands() -> None:
     their one-line help, replaced by the real command when one is run (``_LazyGroup``)."""
     for name, (_mod, _attr, short) in _LAZY_COMMANDS.items():
         if name not in cli.commands:
-            placeholder = click.Command(name, short_help=short, help=short)
+            placeholder = click.Command(name, help=short)
             placeholder._lazy = True
             cli.add_command(placeholder)
 
