@@ -316,7 +316,7 @@ def _kernels_always(monkeypatch, request):
     """Every test here runs the numba kernels (when installed) regardless of the per-process
     break-even, except those that test that policy."""
     if not request.node.name.startswith("test_numba_loaded_only_past_break_even"):
-        monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN", 0)
+        monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN_S", 0.0)
 
 
 @pytest.mark.parametrize("B", [3, 16])
@@ -384,21 +384,23 @@ def test_float32_dense_path_and_uint8_spikes():
 
 
 def test_numba_loaded_only_past_break_even(monkeypatch):
-    monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN", 1000)
-    monkeypatch.setattr(batched, "_torch_loop_work", 0)
+    monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN_S", 1.0)
+    monkeypatch.setattr(batched, "LOOP_STEP_S", 0.1)
+    monkeypatch.setattr(batched, "LOOP_ELEM_S", 0.001)
+    monkeypatch.setattr(batched, "_torch_loop_work", 0.0)
     monkeypatch.setattr(batched, "_kernels_loaded", False)
     loads = []
     monkeypatch.setattr(batched, "_load_kernels", lambda: loads.append(1) or batched.HAVE_NUMBA)
-    assert batched._use_kernels(400) is False and batched._use_kernels(400) is False and loads == []
-    assert batched._use_kernels(400) is batched.HAVE_NUMBA  # 1200 neuron-steps in this process: now it pays
+    assert batched._use_kernels(2, 200) is False and batched._use_kernels(2, 200) is False and loads == []  # 0.4 s each
+    assert batched._use_kernels(2, 200) is batched.HAVE_NUMBA  # 1.2 s of estimated loop overhead: now it pays
     assert loads == ([1] if batched.HAVE_NUMBA else [])
     g = mlp_graph(np.random.default_rng(1))
     x = (torch.rand(5, 2, 60, generator=torch.Generator().manual_seed(0)) < 0.3).double()
-    monkeypatch.setattr(batched, "_torch_loop_work", 0)
-    monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN", 10**12)
+    monkeypatch.setattr(batched, "_torch_loop_work", 0.0)
+    monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN_S", 1e9)
     small = batched.simulate_batched(compile_graph(g, torch.float64), x)  # torch loop: below break-even
     np.testing.assert_array_equal(small.spikes["lif1"], simulate(g, x, torch.float64, mode="step").spikes["lif1"])
-    assert batched._torch_loop_work == 5 * 2 * (96 + 80 + 10)
+    assert batched._torch_loop_work == pytest.approx(5 * 3 * 0.1 + 5 * 2 * (96 + 80 + 10) * 0.001)
 
 
 @pytest.mark.slow

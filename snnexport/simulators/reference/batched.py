@@ -56,15 +56,20 @@ from .runner import run_post  # runner imports this module lazily, so no cycle
 
 # optional: without numba every neuron scan uses the torch loop (same results, slower). numba is
 # imported lazily, only once a process has run enough neuron steps for it to pay (see
-# NUMBA_BREAK_EVEN): importing it and loading its cached kernels costs ~0.85 s per process.
+# NUMBA_BREAK_EVEN_S): importing it and loading its cached kernels costs ~0.85 s per process.
 HAVE_NUMBA = os.environ.get("SNNEXPORT_NO_NUMBA", "") == "" and importlib.util.find_spec("numba") is not None
 
-# Neuron-steps (T * B * neurons, summed over the neuron nodes of a run) after which loading
-# numba pays: the torch loop costs ~2-6 ns per neuron-step more than the fused kernel on this
-# project's CPU (benchmarks/README.md, "numba break-even"), and loading numba ~0.85 s, so
-# ~2e8 neuron-steps. Counted per process over all runs; once loaded, the kernels are always used.
-NUMBA_BREAK_EVEN = int(os.environ.get("SNNEXPORT_NUMBA_BREAK_EVEN", "200000000"))
-_torch_loop_work = 0
+# When loading numba pays: the torch loop's extra cost over the fused kernel is modelled as
+# LOOP_STEP_S per neuron node and step (the per-step torch op overhead) plus LOOP_ELEM_S per
+# neuron-step; loading numba and its cached kernels costs ~NUMBA_BREAK_EVEN_S per process.
+# Measured on this project's CPU (benchmarks/README.md, "numba break-even"; MNIST-FC at the
+# default B=4, T=25 that is ~1.7 ms a run, so a process needs ~500 such runs before the
+# kernels pay). The estimate is summed per process over all runs; once loaded, the kernels
+# are always used.
+NUMBA_BREAK_EVEN_S = float(os.environ.get("SNNEXPORT_NUMBA_BREAK_EVEN_S", "0.85"))
+LOOP_STEP_S = 20e-6
+LOOP_ELEM_S = 2e-9
+_torch_loop_work = 0.0  # estimated seconds the torch loop has cost more than the kernels so far
 _kernels_loaded = False
 
 # When the event-driven Affine/Linear path is used by ``event="auto"``: input activity (the
@@ -234,15 +239,17 @@ def __getattr__(name: str):  # PEP 562: ``batched._scan`` / ``batched._event_lin
     raise AttributeError(name)
 
 
-def _use_kernels(work: int) -> bool:
-    """Whether this run's neuron scans use the numba kernel: numba is already loaded in this
-    process, or the torch loop's work so far plus this run's passes the break-even."""
+def _use_kernels(steps: int, work: int) -> bool:
+    """Whether this run's neuron scans use the numba kernels: numba is already loaded in this
+    process, or the torch loop's estimated extra cost so far plus this run's (``steps``:
+    T times neuron nodes, ``work``: neuron-steps) passes NUMBA_BREAK_EVEN_S."""
     global _torch_loop_work
     if not HAVE_NUMBA:
         return False
-    if _kernels_loaded or _torch_loop_work + work >= NUMBA_BREAK_EVEN:
+    extra = steps * LOOP_STEP_S + work * LOOP_ELEM_S
+    if _kernels_loaded or _torch_loop_work + extra >= NUMBA_BREAK_EVEN_S:
         return _load_kernels()
-    _torch_loop_work += work
+    _torch_loop_work += extra
     return False
 
 
@@ -476,9 +483,9 @@ def run_batched(prog, x: torch.Tensor, record_membranes: bool = False, event: st
     values: Dict[str, torch.Tensor] = {}
     membranes: Dict[str, torch.Tensor] = {}
     active: Dict[str, int] = {}  # spiking node -> spikes its scan wrote (the next layer's activity test)
-    work = T * B * sum(int(np.prod(prog.params[n]["shape"])) for n in prog.order
-                       if prog.rules[n].neuron and prog.params[n].get("shape") is not None)
-    kernels = _load_kernels() if event == "on" else _use_kernels(work)
+    neurons = [n for n in prog.order if prog.rules[n].neuron and prog.params[n].get("shape") is not None]
+    work = T * B * sum(int(np.prod(prog.params[n]["shape"])) for n in neurons)
+    kernels = _load_kernels() if event == "on" else _use_kernels(T * len(neurons), work)
     with prog._batched_lock, torch.no_grad():
         for i, name in enumerate(prog.order):
             rule = prog.rules[name]
@@ -544,4 +551,4 @@ def warm_up() -> None:
 
 
 __all__ = ["batch_reason", "run_batched", "simulate_batched", "release_workspace", "warm_up", "EVENT_MAX_RATE", "EVENT_DTYPES", "HAVE_NUMBA",
-           "NUMBA_BREAK_EVEN", "USE_ONEDNN"]
+           "NUMBA_BREAK_EVEN_S", "USE_ONEDNN"]
