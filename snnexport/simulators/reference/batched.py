@@ -9,28 +9,35 @@ fused numba kernel per call (:func:`_scan`) that does **exactly** the float oper
 :func:`snnexport.simulators.reference.nodes.neuron_step`, in the same order and dtype (no
 fast-math, no FMA contraction), so a neuron fed the same currents produces bit-identical
 spikes and membranes. Dynamics forms the kernel does not know, parameters that do not
-broadcast to the neuron shape, or a missing numba fall back to a loop over ``T`` that calls
-``neuron_step`` itself.
+broadcast to the neuron shape, a missing numba, or a process where loading numba does not
+pay yet, fall back to a loop over ``T`` that calls ``neuron_step`` itself.
 
-What may differ from the per-step mode is the rounding of the *linear maps*: MKL picks its
-GEMM kernel by row count (``M = 1`` is a GEMV; remainder rows are summed in another order),
-so a row of ``[T*B, K] @ W.T`` need not round like the same row of the per-step ``[B, K]``
-product. Measured (benchmarks/README.md): with full-precision random float64 weights, B = 1
-and B not a multiple of 4 differ by ~4e-15; the float32-trained MNIST checkpoint run in
-float64 is bit-equal at every B (its partial sums are exact in float64); in float32 it is
-bit-equal for B >= 4 and differs by <= 3.8e-6 in the membrane for B = 1..3. A spike could
-only differ for a membrane within that rounding of its threshold; none did in any test or
-benchmark. ``tests/test_batched.py`` checks identical spikes over every neuron form and
-switch, and bit-identical membranes where no GEMM is involved.
+What may differ from the per-step mode is the rounding of the *linear maps*. float64 runs
+MKL's dgemm over ``[T*B, K]``: MKL picks its kernel by row count (``M = 1`` is a GEMV;
+remainder rows are summed in another order), so with full-precision random float64 weights
+B = 1 and B not a multiple of 4 differ by ~4e-15; the float32-trained MNIST checkpoint run in
+float64 is bit-equal at every B (its partial sums are exact in float64). float32 runs oneDNN
+with packed weights (:data:`USE_ONEDNN`; ~2x MKL's sgemm here): row-independent, but a few
+ulp from MKL's rounding, so a neuron within that of its threshold can flip against the
+per-step mode or snnTorch (MNIST-FC: 0 of 311,200 spike values at B=16, T=25; 190 of 39.8 M at
+T=200, B=256, which verify classifies as rounding and its consequences; counted in
+benchmarks/README.md). ``tests/test_batched.py`` checks identical spikes over every neuron
+form and switch, and bit-identical membranes where no GEMM is involved.
 
 Event-driven accumulation (``event="auto"``): an Affine/Linear layer whose input is sparse
 (spikes) can gather the rows of ``W.T`` of its active inputs instead of a dense GEMM:
-``y[m] = sum_{k: x[m,k] != 0} x[m,k] * W.T[k] (+ b)``, summed in increasing ``k``. It is
-used automatically only where it was measured faster than MKL's GEMM on this CPU: the
-input's activity must lie below :data:`EVENT_MAX_RATE` (see benchmarks/README.md).
+``y[m] = sum_{k: x[m,k] != 0} x[m,k] * W.T[k] (+ b)``, summed in increasing ``k``. That order
+is no GEMM's, so ``auto`` uses it only in float64 (:data:`EVENT_DTYPES`; in float32 it flipped
+489 of 39.8 M spikes against snnTorch at T=200, B=256) and only where it was measured faster
+than the GEMM: the input's activity must lie below :data:`EVENT_MAX_RATE`. The activity is
+the spike count the neuron scan that wrote the input returns (no extra pass); only the Input
+node's values are counted with ``count_nonzero``.
 
 Buffers (layer outputs, summed inputs, neuron outputs) are allocated once per program and
 input shape and reused by later runs (a fresh page costs ~1-5 us on this project's VMs).
+:func:`simulate_batched` copies spikes out as uint8 0/1 (1/8 of the pages of a float64 copy).
+numba is imported only once a process's runs have cost the torch loop more than loading it
+(:data:`NUMBA_BREAK_EVEN_S`).
 
 Entry points: :func:`batch_reason` (``None`` if a program can run time-batched),
 :func:`run_batched` (tensors living in the program's workspace, for benchmarks) and
