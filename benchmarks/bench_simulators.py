@@ -13,6 +13,9 @@ present, else seeded random weights), T=25, B=1/16/256, Bernoulli input rate 0.1
 SpikingRx (``models/checkpoints/spikingrx.pt`` if present, else ``SpikingRx`` with seeded
 random weights), analog input. Then ``snnexport convert`` and a full ``run_verify`` of
 MNIST-FC. ``--break-even`` measures the event-driven vs dense GEMM break-even activity.
+``--only floor``: MNIST-FC at input rates 0.05/0.15/0.5 beside the fastest GEMM floor (MKL,
+oneDNN, ONNX Runtime MLAS on the same layer inputs) and snnTorch's own loop, with spike flips
+against that loop; ``--only numba``: what loading numba costs and saves (its break-even).
 
     .venv/bin/python benchmarks/bench_simulators.py            # full run (~10 min on 2 shared cores)
     .venv/bin/python benchmarks/bench_simulators.py --quick    # B = 1, 16; fewer rounds
@@ -226,7 +229,7 @@ def bench_model(title: str, loaded, graph, x: torch.Tensor, dtype, rounds: int, 
         Participant("reference, per step", lambda: simulate(prog, x, record_membranes=False, mode="step"),
                     lambda: ref.spikes),
         Participant("reference, batched (simulate -> SimResult)", lambda: simulate(prog, x, record_membranes=False),
-                    lambda: simulate(prog, x, record_membranes=False).spikes, "auto mode; numpy float64 spikes"),
+                    lambda: simulate(prog, x, record_membranes=False).spikes, "auto mode; numpy uint8 spikes"),
         Participant("reference, batched engine (tensors)", lambda: batched.run_batched(prog, x),
                     lambda: {k: v.clone() for k, v in batched.run_batched(prog, x)[0].items()}, "run_batched, event=auto"),
         Participant("reference, batched engine, dense only", lambda: batched.run_batched(prog, x, event="off"),
@@ -250,7 +253,7 @@ def bench_model(title: str, loaded, graph, x: torch.Tensor, dtype, rounds: int, 
         fns[f"layers only ({'/'.join(kinds)} over T*B)"] = lambda: [
             prog.rules[n].step(v, None, prog.params[n]) for n, v in layers]
     sp = [torch.from_numpy(v).to(dtype) for v in ref.spikes.values()]
-    fns["(part of SimResult: spikes -> float64 numpy)"] = lambda: [v.to(torch.float64).numpy() for v in sp]
+    fns["(part of SimResult: spikes -> uint8 numpy)"] = lambda: [v.to(torch.uint8).numpy() for v in sp]
     samples: Dict[str, List[float]] = {}
     times = round_robin(fns, rounds, budget, samples)
     idents = {p.name: same_spikes(ref_spikes, _safe(lambda p=p: to_np(p.spikes()))) for p in parts}
