@@ -229,7 +229,7 @@ def bench_model(title: str, loaded, graph, x: torch.Tensor, dtype, rounds: int, 
         Participant("reference, per step", lambda: simulate(prog, x, record_membranes=False, mode="step"),
                     lambda: ref.spikes),
         Participant("reference, batched (simulate -> SimResult)", lambda: simulate(prog, x, record_membranes=False),
-                    lambda: simulate(prog, x, record_membranes=False).spikes, "auto mode; numpy uint8 spikes"),
+                    lambda: simulate(prog, x, record_membranes=False).spikes, "auto mode; numpy spikes in the run dtype"),
         Participant("reference, batched engine (tensors)", lambda: batched.run_batched(prog, x),
                     lambda: {k: v.clone() for k, v in batched.run_batched(prog, x)[0].items()}, "run_batched, event=auto"),
         Participant("reference, batched engine, dense only", lambda: batched.run_batched(prog, x, event="off"),
@@ -253,7 +253,7 @@ def bench_model(title: str, loaded, graph, x: torch.Tensor, dtype, rounds: int, 
         fns[f"layers only ({'/'.join(kinds)} over T*B)"] = lambda: [
             prog.rules[n].step(v, None, prog.params[n]) for n, v in layers]
     sp = [torch.from_numpy(v).to(dtype) for v in ref.spikes.values()]
-    fns["(part of SimResult: spikes -> uint8 numpy)"] = lambda: [v.to(torch.uint8).numpy() for v in sp]
+    fns["(part of SimResult: spikes copied, run dtype)"] = lambda: [v.clone().numpy() for v in sp]
     samples: Dict[str, List[float]] = {}
     times = round_robin(fns, rounds, budget, samples)
     idents = {p.name: same_spikes(ref_spikes, _safe(lambda p=p: to_np(p.spikes()))) for p in parts}

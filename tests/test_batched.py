@@ -363,9 +363,9 @@ def test_scan_returns_the_number_of_spikes_it_wrote():
     assert x.sum() > 0
 
 
-def test_float32_dense_path_and_uint8_spikes():
+def test_float32_dense_path_and_spikes_in_run_dtype():
     """float32 Affine layers run on oneDNN where torch has it; spikes identical to per step on
-    this net, SimResult spikes are 0/1 uint8."""
+    this net, SimResult spikes are a float32 copy (no float64 conversion)."""
     g = mlp_graph(np.random.default_rng(9))
     x = (torch.rand(25, 16, 60, generator=torch.Generator().manual_seed(3)) < 0.2).float()
     prog = compile_graph(g, torch.float32)
@@ -376,7 +376,7 @@ def test_float32_dense_path_and_uint8_spikes():
     bat = batched.simulate_batched(prog, x)
     step = simulate(g, x, torch.float32, mode="step")
     for k in step.spikes:
-        assert bat.spikes[k].dtype == np.uint8
+        assert bat.spikes[k].dtype == np.float32
         np.testing.assert_array_equal(bat.spikes[k], step.spikes[k], err_msg=k)
     again = batched.simulate_batched(prog, x)  # workspace reused: the first result is not overwritten
     for k in step.spikes:

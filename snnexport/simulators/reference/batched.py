@@ -35,7 +35,9 @@ node's values are counted with ``count_nonzero``.
 
 Buffers (layer outputs, summed inputs, neuron outputs) are allocated once per program and
 input shape and reused by later runs (a fresh page costs ~1-5 us on this project's VMs).
-:func:`simulate_batched` copies spikes out as uint8 0/1 (1/8 of the pages of a float64 copy).
+:func:`simulate_batched` copies spikes out in the run dtype (a float32 run no longer converts
+them to float64: half the fresh pages, no conversion pass). uint8 would be 1/8, but callers do
+arithmetic on them (``torch.from_numpy(spikes) * 0.9`` would turn float32 for uint8).
 numba is imported only once a process's runs have cost the torch loop more than loading it
 (:data:`NUMBA_BREAK_EVEN_S`).
 
@@ -533,8 +535,8 @@ def simulate_batched(prog, x: torch.Tensor, record_activations: bool = False, re
         values, membranes, post_values = run_batched(prog, x, record_membranes, event, keep)
         res = SimResult(adapters=list(prog.adapters))
         for n in prog.order:
-            if prog.rules[n].spiking:  # 0/1 as uint8: 1/8 of the float64 copy's pages (consumers compare and sum)
-                res.spikes[n] = values[n].to(torch.uint8).numpy()
+            if prog.rules[n].spiking:  # 0/1 in the run dtype: a plain copy (float32 runs: half the float64 pages)
+                res.spikes[n] = values[n].clone().numpy()
             elif record_activations and not isinstance(nodes[n], (nir.Input, nir.Output)):
                 res.activations[n] = values[n].clone().numpy()
         res.membranes = {n: m.numpy() for n, m in membranes.items()}
