@@ -425,3 +425,18 @@ def test_float32_flips_against_snntorch_within_rounding_rule():
     assert row.total_spikes > 0
     assert row.mismatches == row.rounding_mismatches + row.consequential_mismatches, row
     assert report.identical, row
+
+
+def test_float32_linear_without_bias_on_onednn():
+    g = mlp_graph(np.random.default_rng(12))
+    for name in ("fc0", "fc1", "fc2"):
+        g.nodes[name] = nir.Linear(weight=g.nodes[name].weight)
+    x = (torch.rand(20, 8, 60, generator=torch.Generator().manual_seed(4)) < 0.3).float()
+    prog = compile_graph(g, torch.float32)
+    bat = batched.simulate_batched(prog, x, record_membranes=True)
+    step = simulate(g, x, torch.float32, mode="step")
+    for k in step.spikes:
+        np.testing.assert_array_equal(bat.spikes[k], step.spikes[k], err_msg=k)
+    for k in step.membranes:
+        assert float(np.abs(step.membranes[k] - bat.membranes[k]).max()) <= 1e-5 * max(1.0, float(np.abs(step.membranes[k]).max()))
+    assert sum(int(v.sum()) for v in step.spikes.values()) > 0
