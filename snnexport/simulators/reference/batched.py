@@ -93,8 +93,9 @@ EVENT_MAX_RATE: Dict[bool, float] = {True: 0.35, False: 0.2}
 EVENT_MIN_OUT = 64
 SMALL_ROWS = 64
 # dtypes in which event="auto" may pick the event-driven path. Its sum over active inputs in
-# increasing k rounds differently from any GEMM: in float32 that flipped 16 of 311,200 spikes
-# against snnTorch's own loop at B=16 (755 at T=200, B=256), neurons a few ulp from threshold;
+# increasing k rounds differently from any GEMM: in float32 issue 16 counted 16 of 311,200
+# spikes flipped against snnTorch's own loop at B=16 and 755 at T=200, B=256 (489 in
+# benchmarks/README.md's run), neurons a few ulp from threshold;
 # in float64 the difference (~1e-15) has flipped none. float32 uses the oneDNN GEMM instead.
 EVENT_DTYPES = (torch.float64,)
 
