@@ -13,6 +13,9 @@ present, else seeded random weights), T=25, B=1/16/256, Bernoulli input rate 0.1
 SpikingRx (``models/checkpoints/spikingrx.pt`` if present, else ``SpikingRx`` with seeded
 random weights), analog input. Then ``snnexport convert`` and a full ``run_verify`` of
 MNIST-FC. ``--break-even`` measures the event-driven vs dense GEMM break-even activity.
+``--only floor``: MNIST-FC at input rates 0.05/0.15/0.5 beside the fastest GEMM floor (MKL,
+oneDNN, ONNX Runtime MLAS on the same layer inputs) and snnTorch's own loop, with spike flips
+against that loop; ``--only numba``: what loading numba costs and saves (its break-even).
 
     .venv/bin/python benchmarks/bench_simulators.py            # full run (~10 min on 2 shared cores)
     .venv/bin/python benchmarks/bench_simulators.py --quick    # B = 1, 16; fewer rounds
@@ -226,7 +229,7 @@ def bench_model(title: str, loaded, graph, x: torch.Tensor, dtype, rounds: int, 
         Participant("reference, per step", lambda: simulate(prog, x, record_membranes=False, mode="step"),
                     lambda: ref.spikes),
         Participant("reference, batched (simulate -> SimResult)", lambda: simulate(prog, x, record_membranes=False),
-                    lambda: simulate(prog, x, record_membranes=False).spikes, "auto mode; numpy float64 spikes"),
+                    lambda: simulate(prog, x, record_membranes=False).spikes, "auto mode; numpy spikes in the run dtype"),
         Participant("reference, batched engine (tensors)", lambda: batched.run_batched(prog, x),
                     lambda: {k: v.clone() for k, v in batched.run_batched(prog, x)[0].items()}, "run_batched, event=auto"),
         Participant("reference, batched engine, dense only", lambda: batched.run_batched(prog, x, event="off"),
@@ -250,7 +253,7 @@ def bench_model(title: str, loaded, graph, x: torch.Tensor, dtype, rounds: int, 
         fns[f"layers only ({'/'.join(kinds)} over T*B)"] = lambda: [
             prog.rules[n].step(v, None, prog.params[n]) for n, v in layers]
     sp = [torch.from_numpy(v).to(dtype) for v in ref.spikes.values()]
-    fns["(part of SimResult: spikes -> float64 numpy)"] = lambda: [v.to(torch.float64).numpy() for v in sp]
+    fns["(part of SimResult: spikes copied, run dtype)"] = lambda: [v.clone().numpy() for v in sp]
     samples: Dict[str, List[float]] = {}
     times = round_robin(fns, rounds, budget, samples)
     idents = {p.name: same_spikes(ref_spikes, _safe(lambda p=p: to_np(p.spikes()))) for p in parts}
@@ -427,6 +430,145 @@ def bench_convert_verify(loaded, info: str, results: Dict[str, Any], quick: bool
                                      "reference_step_ms": ref_t["step"] * 1e3, "reference_batched_ms": ref_t["auto"] * 1e3}
 
 
+def _ort_gemms(prog):
+    """One ONNX Runtime (MLAS) Gemm session per Affine/Linear layer, 1 thread, or [] if absent."""
+    try:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        return []
+    sessions = []
+    for n in _linear_nodes(prog):
+        p = prog.params[n]
+        w = p["w"].numpy()
+        b = p["b"].numpy() if p.get("b") is not None else np.zeros(w.shape[0], w.dtype)
+        et = TensorProto.FLOAT if w.dtype == np.float32 else TensorProto.DOUBLE
+        node = helper.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)
+        graph = helper.make_graph([node], n, [helper.make_tensor_value_info("x", et, [None, w.shape[1]])],
+                                  [helper.make_tensor_value_info("y", et, [None, w.shape[0]])],
+                                  initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "b")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = so.inter_op_num_threads = 1
+        sessions.append(ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"]))
+    return sessions
+
+
+def _flips(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray]) -> int:
+    return sum(int((np.asarray(a[k]) != np.asarray(b[k])).sum()) for k in a if k in b)
+
+
+def bench_floor(loaded, graph, results: Dict[str, Any], rounds: int, quick: bool) -> None:
+    """MNIST-FC at T=25: simulate / engine / snnTorch's own loop beside the fastest GEMM floor
+    (the three dense layers alone, on the layer inputs of the same run: MKL, oneDNN with packed
+    weights, ONNX Runtime MLAS), per input rate; spike flips against snnTorch's own loop and
+    against our per-step mode."""
+    from snnexport.simulators.reference import batched, compile_graph, simulate
+    from snnexport.simulators.source import run_source_model
+
+    dtype = torch.float32
+    model = loaded.model.to(dtype)
+    prog = compile_graph(graph, dtype)
+    rows = []
+    print("\nMNIST-FC T=25, float32: simulate vs the fastest GEMM floor and snnTorch's own loop, per input rate")
+    print(f"  {'B':>4}{'rate':>6}{'simulate':>10}{'engine':>9}{'snnTorch':>10}{'MKL':>9}{'oneDNN':>9}{'MLAS':>9}"
+          f"{'floor':>9}{'sim/floor':>10}{'snnT/sim':>9}{'flips vs snnTorch':>19}{'vs per-step':>12}{'of':>11}")
+    for B in ((16,) if quick else (1, 16, 256)):
+        for rate in (0.05, 0.15, 0.5):
+            x = (torch.rand((25, B, 784), generator=torch.Generator().manual_seed(int(rate * 1000) + B)) < rate).to(dtype)
+            step = simulate(prog, x, record_membranes=False, mode="step")
+            gemms = _gemm_inputs(prog, x, step)
+            biases = _biases(prog)
+            packed = [torch.ops.mkldnn._reorder_linear_weight(w) for _, w in gemms]
+            sessions = _ort_gemms(prog)
+            fns = {
+                "simulate": lambda: simulate(prog, x, record_membranes=False),
+                "engine": lambda: batched.run_batched(prog, x),
+                "snnTorch": lambda: model(x),
+                "MKL": lambda: [F.linear(a, w, b) for (a, w), b in zip(gemms, biases)],
+                "oneDNN": lambda: [torch.ops.mkldnn._linear_pointwise(a, pw, b, "none", [], "")
+                                   for (a, _), pw, b in zip(gemms, packed, biases)],
+            }
+            if sessions:
+                arrays = [a.numpy() for a, _ in gemms]
+                fns["MLAS"] = lambda: [s.run(None, {"x": a}) for s, a in zip(sessions, arrays)]
+            t = round_robin(fns, rounds if B < 256 else max(3, rounds // 2), 60.0)
+            floor_name = min((k for k in ("MKL", "oneDNN", "MLAS") if k in t), key=t.get)
+            sim = simulate(prog, x, record_membranes=False).spikes
+            snn = to_np(run_source_model(model, graph, x).spikes)
+            total = sum(int(np.asarray(v).size) for v in sim.values())
+            row = {"B": B, "rate": rate, **{f"{k}_ms": v * 1e3 for k, v in t.items()}, "floor": floor_name,
+                   "simulate_over_floor": t["simulate"] / t[floor_name], "snntorch_over_simulate": t["snnTorch"] / t["simulate"],
+                   "flips_vs_snntorch_loop": _flips(snn, sim), "flips_vs_per_step": _flips(to_np(step.spikes), sim),
+                   "spike_values": total, "layer_rates": _input_rates(prog, x, step)}
+            rows.append(row)
+            print(f"  {B:>4}{rate:>6}{fmt_ms(t['simulate']):>10}{fmt_ms(t['engine']):>9}{fmt_ms(t['snnTorch']):>10}"
+                  f"{fmt_ms(t['MKL']):>9}{fmt_ms(t['oneDNN']):>9}{fmt_ms(t.get('MLAS')):>9}{floor_name:>9}"
+                  f"{row['simulate_over_floor']:>10.2f}{row['snntorch_over_simulate']:>9.2f}"
+                  f"{row['flips_vs_snntorch_loop']:>19}{row['flips_vs_per_step']:>12}{total:>11}")
+    if not quick:  # the issue's long run: flips only (T=200, B=256, rate 0.15), no timing
+        x = (torch.rand((200, 256, 784), generator=torch.Generator().manual_seed(200)) < 0.15).to(dtype)
+        sim = simulate(prog, x, record_membranes=False).spikes
+        snn = to_np(run_source_model(model, graph, x).spikes)
+        step = to_np(simulate(prog, x, record_membranes=False, mode="step").spikes)
+        total = sum(int(np.asarray(v).size) for v in sim.values())
+        long_row = {"T": 200, "B": 256, "rate": 0.15, "flips_vs_snntorch_loop": _flips(snn, sim),
+                    "flips_vs_per_step": _flips(step, sim), "per_step_vs_snntorch_loop": _flips(snn, step), "spike_values": total}
+        print(f"  T=200, B=256, rate 0.15: flips vs snnTorch's loop {long_row['flips_vs_snntorch_loop']}, vs per step "
+              f"{long_row['flips_vs_per_step']} (per step vs snnTorch {long_row['per_step_vs_snntorch_loop']}) of {total}")
+        results["floor_long_flips"] = long_row
+    results["floor"] = rows
+
+
+def bench_numba_break_even(results: Dict[str, Any]) -> None:
+    """What loading numba costs a process, and what the fused kernel saves per neuron-step
+    against the torch loop: the break-even model (batched.NUMBA_BREAK_EVEN_S, LOOP_STEP_S, LOOP_ELEM_S)."""
+    from snnexport.simulators.reference import batched, compile_graph
+
+    code = ("import time, sys; sys.path.insert(0, %r)\n"
+            "from snnexport.simulators.reference import batched\n"
+            "t = time.perf_counter(); batched.warm_up(); print(time.perf_counter() - t)\n") % str(ROOT)
+    loads = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        loads.append(float(out.stdout.strip().splitlines()[-1]))
+    load_s = statistics.median(loads)
+    loaded, _ = mnist_model()
+    from snnexport.sources import convert_model
+
+    graph = convert_model(loaded)
+    print(f"\nnumba break-even: loading numba + its cached kernels {load_s:.2f} s per process (median of 3)")
+    print(f"  {'dtype':<8}{'B':>5}{'neuron-steps':>14}{'torch loop ms':>15}{'kernel ms':>11}{'saved ms':>10}"
+          f"{'model ms':>10}{'runs to pay':>13}")
+    rows = []
+    for dtype in (torch.float32, torch.float64):
+        for B in (1, 4, 16, 256):
+            prog = compile_graph(graph, dtype)
+            x = (torch.rand((25, B, 784), generator=torch.Generator().manual_seed(B)) < 0.15).to(dtype)
+            work = 25 * B * (512 + 256 + 10)
+            model_s = 25 * 3 * batched.LOOP_STEP_S + work * batched.LOOP_ELEM_S
+            saved = batched.NUMBA_BREAK_EVEN_S
+            batched._load_kernels()
+
+            def with_kernels(on: bool):
+                batched._kernels_loaded = on  # the torch loop when off (the kernels stay compiled)
+                batched.NUMBA_BREAK_EVEN_S = 0.0 if on else 1e18
+                try:
+                    batched.run_batched(prog, x, event="off")
+                finally:
+                    batched._kernels_loaded, batched.NUMBA_BREAK_EVEN_S = True, saved
+            t = round_robin({"loop": lambda: with_kernels(False), "kernel": lambda: with_kernels(True)}, 9, 30.0)
+            gain = t["loop"] - t["kernel"]
+            runs = load_s / gain if gain > 0 else float("inf")
+            rows.append({"dtype": str(dtype), "B": B, "neuron_steps": work, "loop_ms": t["loop"] * 1e3,
+                         "kernel_ms": t["kernel"] * 1e3, "saved_ms": gain * 1e3, "model_ms": model_s * 1e3, "runs_to_pay": runs})
+            print(f"  {str(dtype).replace('torch.', ''):<8}{B:>5}{work:>14}{t['loop'] * 1e3:>15.2f}{t['kernel'] * 1e3:>11.2f}"
+                  f"{gain * 1e3:>10.2f}{model_s * 1e3:>10.2f}{runs:>13.3g}")
+    results["numba_break_even"] = {"load_s": load_s, "rows": rows, "NUMBA_BREAK_EVEN_S": batched.NUMBA_BREAK_EVEN_S,
+                                   "LOOP_STEP_S": batched.LOOP_STEP_S, "LOOP_ELEM_S": batched.LOOP_ELEM_S}
+
+
 def bench_bit_equality(graph, results: Dict[str, Any], quick: bool) -> None:
     """Are the batched membranes bit-equal to the per-step ones (MNIST-FC, rate 0.15)?"""
     from snnexport.simulators.reference import batched, compile_graph, simulate
@@ -501,7 +643,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads for every participant (default 1)")
     ap.add_argument("--rounds", type=int, help="timing rounds per configuration (default 9, quick 5)")
     ap.add_argument("--break-even", action="store_true", help="also sweep the event-driven break-even activity")
-    ap.add_argument("--only", choices=["mnist", "spikingrx", "verify", "bits"], action="append",
+    ap.add_argument("--only", choices=["mnist", "spikingrx", "verify", "bits", "floor", "numba"], action="append",
                     help="run only these sections")
     ap.add_argument("--json", help="write all numbers to this JSON file")
     args = ap.parse_args(argv)
@@ -517,9 +659,9 @@ def main(argv=None) -> int:
           f"numba {getattr(sys.modules.get('numba'), '__version__', 'absent')}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; numba kernels ready in {warm:.2f} s")
     results: Dict[str, Any] = {"argv": sys.argv[1:], "threads": args.threads, "torch": torch.__version__}
-    only = set(args.only or ["mnist", "spikingrx", "verify", "bits"])
+    only = set(args.only or ["mnist", "spikingrx", "verify", "bits", "floor", "numba"])
     dtype = torch.float32
-    if only & {"mnist", "verify", "bits"}:
+    if only & {"mnist", "verify", "bits", "floor"}:
         loaded, info = mnist_model()
         from snnexport.sources import convert_model
 
@@ -531,6 +673,10 @@ def main(argv=None) -> int:
             x = (torch.rand((25, B, 784), generator=g) < 0.15).to(dtype)
             bench_model("MNIST-FC", loaded, graph, x, dtype, rounds if B < 256 else max(3, rounds // 2), budget,
                         snntorch_loop_participant(loaded, graph, x), gemm_only=(B == 256 or args.quick), results=results)
+    if "floor" in only:
+        bench_floor(loaded, graph, results, rounds, args.quick)
+    if "numba" in only:
+        bench_numba_break_even(results)
     if "spikingrx" in only:
         rx, rx_info = spikingrx_model()
         from snnexport.sources import convert_model

@@ -105,7 +105,48 @@ def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=Fa
     return graph, loaded
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands in their own modules (report, targets, zoo, ONNX) are imported only when run: their
+# modules import torch/nir, which `--help` and `targets` do not need. The list
+# below gives each one's module, attribute and the first paragraph of its help (`snnexport --help`
+# shortens it as for the real command; tests/test_startup.py checks it against the command's own).
+_LAZY_COMMANDS = {
+    "report": ("report", "command", "Spikes, sparsity, synaptic operations and energy per hardware target for a graph or checkpoint."),
+    "targets": ("targets", "targets_command", "List the hardware targets of `snnexport report` with their evidence grades."),
+    "models": ("zoo", "models_command", "List the model zoo: size, source framework, recorded metric."),
+    "train": ("zoo", "train_command", "Train a zoo model reproducibly (progress bar, metric per epoch)."),
+    "export-onnx": ("onnx_export", "command", "Export a NIR graph or a checkpoint as an ONNX model (unrolled over T, or a Loop)."),
+    "quantize": ("hardware.quantize", "command", "Convert a graph or checkpoint to a target's number formats and neuron model; print what changed."),
+}
+
+
+class _LazyGroup(click.Group):
+    """Lists the optional commands by their one-line help; imports one only to run it."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in _LAZY_COMMANDS and getattr(self.commands.get(args[0]), "_lazy", False):
+            _load_command(args[0])
+        return super().resolve_command(ctx, args)
+
+
+def _load_command(name: str) -> None:
+    import importlib
+
+    mod, attr, _ = _LAZY_COMMANDS[name]
+    try:
+        m = importlib.import_module(f"snnexport.{mod}")
+    except ModuleNotFoundError as e:
+        if (e.name or "") == f"snnexport.{mod}":
+            cli.commands.pop(name, None)
+            return
+        raise
+    cmd = getattr(m, attr, None)
+    if cmd is None:
+        cli.commands.pop(name, None)
+    else:
+        cli.add_command(cmd, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="snnexport")
 def cli():
     """Exact export of PyTorch spiking neural networks to NIR, verified across simulators."""
@@ -203,21 +244,13 @@ def verify(model, sims, steps, batch, seed, rate, input_path, dtype, as_json, sa
 
 
 def _register_optional_commands() -> None:
-    """Commands that live in their own modules (report, targets, zoo, ONNX)."""
-    import importlib
-
-    for mod, attrs in (("report", ("command",)), ("targets", ("targets_command",)), ("zoo", ("models_command", "train_command")),
-                       ("onnx_export", ("command",)), ("hardware.quantize", ("command",))):
-        try:
-            m = importlib.import_module(f"snnexport.{mod}")
-        except ModuleNotFoundError as e:
-            if (e.name or "") == f"snnexport.{mod}":
-                continue
-            raise
-        for a in attrs:
-            cmd = getattr(m, a, None)
-            if cmd is not None:
-                cli.add_command(cmd)
+    """Commands that live in their own modules (report, targets, zoo, ONNX): placeholders with
+    their one-line help, replaced by the real command when one is run (``_LazyGroup``)."""
+    for name, (_mod, _attr, short) in _LAZY_COMMANDS.items():
+        if name not in cli.commands:
+            placeholder = click.Command(name, help=short)
+            placeholder._lazy = True
+            cli.add_command(placeholder)
 
 
 def _fail(message: str, code: int = 2) -> None:

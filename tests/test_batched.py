@@ -308,3 +308,136 @@ def test_recurrent_and_custom_rules_stay_per_step():
     res = simulate(prog, x2)  # auto: custom rules -> per step, one call per step and layer
     assert len(calls) == 7 * 2 and all(c == (2, 6) or c == (2, 5) for c in calls)
     np.testing.assert_array_equal(res.spikes["lif1"], simulate(g2, x2, torch.float64).spikes["lif1"])
+
+
+# ----------------------------------------------------------------------------- activity, numba policy, float32 vs snnTorch
+
+@pytest.fixture(autouse=True)
+def _kernels_always(monkeypatch, request):
+    """Every test here runs the numba kernels (when installed) regardless of the per-process
+    break-even, except those that test that policy."""
+    if not request.node.name.startswith("test_numba_loaded_only_past_break_even"):
+        monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN_S", 0.0)
+
+
+@pytest.mark.parametrize("B", [3, 16])
+def test_spike_count_from_scan_drives_event_decision(B, monkeypatch):
+    """float64: the event/dense choice of the hidden layers uses the spike count returned by the
+    scan (no count_nonzero pass over them); spikes equal dense-only and per step."""
+    if not batched.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(40 + B)
+    g = mlp_graph(rng)
+    x = (torch.rand(25, B, 60, generator=torch.Generator().manual_seed(B)) < 0.1).double()
+    prog = compile_graph(g, torch.float64)
+    counted, chosen = [], []
+    real_count, real_event = torch.count_nonzero, batched._event_linear
+
+    def counting(t, *a, **k):
+        counted.append(tuple(t.shape))
+        return real_count(t, *a, **k)
+
+    monkeypatch.setattr(torch, "count_nonzero", counting)
+    monkeypatch.setattr(batched, "_event_linear", lambda x2, *a: (chosen.append(x2.shape), real_event(x2, *a)))
+    auto = batched.simulate_batched(prog, x, event="auto")
+    assert counted == [(25 * B, 60)]  # only the Input node's spikes are counted; the scans count the rest
+    assert len(chosen) >= 2  # sparse hidden layers (>= 64 outputs) went event-driven
+    dense = batched.simulate_batched(compile_graph(g, torch.float64), x, event="off")
+    step = simulate(g, x, torch.float64, mode="step")
+    for k in step.spikes:
+        np.testing.assert_array_equal(auto.spikes[k], dense.spikes[k], err_msg=k)
+        np.testing.assert_array_equal(auto.spikes[k], step.spikes[k], err_msg=k)
+    assert sum(int(v.sum()) for v in auto.spikes.values()) > 0
+
+
+def test_scan_returns_the_number_of_spikes_it_wrote():
+    if not batched.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(5)
+    g = mlp_graph(rng)
+    prog = compile_graph(g, torch.float32)
+    x = (torch.rand(12, 4, 60, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    plans = batched._plans(prog)
+    I = torch.randn(12, 4, 96, generator=torch.Generator().manual_seed(2)) * 2
+    out, _, count = batched._run_neuron("lif0", prog, plans["lif0"], I, False, True)
+    assert count == int(out.sum()) and 0 < count < out.numel()
+    assert x.sum() > 0
+
+
+def test_float32_dense_path_and_spikes_in_run_dtype():
+    """float32 Affine layers run on oneDNN where torch has it; spikes identical to per step on
+    this net, SimResult spikes are a float32 copy (no float64 conversion)."""
+    g = mlp_graph(np.random.default_rng(9))
+    x = (torch.rand(25, 16, 60, generator=torch.Generator().manual_seed(3)) < 0.2).float()
+    prog = compile_graph(g, torch.float32)
+    plans = batched._plans(prog)
+    if batched.USE_ONEDNN and torch.backends.mkldnn.is_available():
+        assert plans["fc0"]["onednn"] is not None
+    assert compile_graph(g, torch.float64) is not None and batched._plans(compile_graph(g, torch.float64))["fc0"]["onednn"] is None
+    bat = batched.simulate_batched(prog, x)
+    step = simulate(g, x, torch.float32, mode="step")
+    for k in step.spikes:
+        assert bat.spikes[k].dtype == np.float32
+        np.testing.assert_array_equal(bat.spikes[k], step.spikes[k], err_msg=k)
+    again = batched.simulate_batched(prog, x)  # workspace reused: the first result is not overwritten
+    for k in step.spikes:
+        np.testing.assert_array_equal(bat.spikes[k], again.spikes[k])
+
+
+def test_numba_loaded_only_past_break_even(monkeypatch):
+    monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN_S", 1.0)
+    monkeypatch.setattr(batched, "LOOP_STEP_S", 0.1)
+    monkeypatch.setattr(batched, "LOOP_ELEM_S", 0.001)
+    monkeypatch.setattr(batched, "_torch_loop_work", 0.0)
+    monkeypatch.setattr(batched, "_kernels_loaded", False)
+    loads = []
+    monkeypatch.setattr(batched, "_load_kernels", lambda: loads.append(1) or batched.HAVE_NUMBA)
+    assert batched._use_kernels(2, 200) is False and batched._use_kernels(2, 200) is False and loads == []  # 0.4 s each
+    assert batched._use_kernels(2, 200) is batched.HAVE_NUMBA  # 1.2 s of estimated loop overhead: now it pays
+    assert loads == ([1] if batched.HAVE_NUMBA else [])
+    g = mlp_graph(np.random.default_rng(1))
+    x = (torch.rand(5, 2, 60, generator=torch.Generator().manual_seed(0)) < 0.3).double()
+    monkeypatch.setattr(batched, "_torch_loop_work", 0.0)
+    monkeypatch.setattr(batched, "NUMBA_BREAK_EVEN_S", 1e9)
+    small = batched.simulate_batched(compile_graph(g, torch.float64), x)  # torch loop: below break-even
+    np.testing.assert_array_equal(small.spikes["lif1"], simulate(g, x, torch.float64, mode="step").spikes["lif1"])
+    assert batched._torch_loop_work == pytest.approx(5 * 3 * 0.1 + 5 * 2 * (96 + 80 + 10) * 0.001)
+
+
+@pytest.mark.slow
+def test_float32_flips_against_snntorch_within_rounding_rule():
+    """MNIST-FC in float32 at B=16: the reference (oneDNN GEMM) against the snnTorch model's own
+    loop. Flips, if any, must be what verify calls rounding (membrane within float32 rounding
+    of the threshold) and their consequences."""
+    from pathlib import Path
+
+    from snnexport.checkpoint import load
+    from snnexport.sources import convert_model
+    from snnexport.verify import run_verify
+
+    path = Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "mnist_snntorch.pt"
+    if not path.exists():
+        pytest.skip("MNIST checkpoint not shipped")
+    loaded = load(path)
+    graph = convert_model(loaded)
+    x = (torch.rand(25, 16, 784, generator=torch.Generator().manual_seed(16)) < 0.15).float()
+    report = run_verify(graph, x, torch.float32, ["source", "reference"], source=loaded)
+    row = {r.name: r for r in report.participants}["source"]
+    assert row.total_spikes > 0
+    assert row.mismatches == row.rounding_mismatches + row.consequential_mismatches, row
+    assert report.identical, row
+
+
+def test_float32_linear_without_bias_on_onednn():
+    g = mlp_graph(np.random.default_rng(12))
+    for name in ("fc0", "fc1", "fc2"):
+        g.nodes[name] = nir.Linear(weight=g.nodes[name].weight)
+    x = (torch.rand(20, 8, 60, generator=torch.Generator().manual_seed(4)) < 0.3).float()
+    prog = compile_graph(g, torch.float32)
+    bat = batched.simulate_batched(prog, x, record_membranes=True)
+    step = simulate(g, x, torch.float32, mode="step")
+    for k in step.spikes:
+        np.testing.assert_array_equal(bat.spikes[k], step.spikes[k], err_msg=k)
+    for k in step.membranes:
+        assert float(np.abs(step.membranes[k] - bat.membranes[k]).max()) <= 1e-5 * max(1.0, float(np.abs(step.membranes[k]).max()))
+    assert sum(int(v.sum()) for v in step.spikes.values()) > 0

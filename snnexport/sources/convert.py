@@ -922,9 +922,9 @@ def replace_layout(opts: ConvertOptions, layout: str) -> ConvertOptions:
 
 def _trace(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:
     from .. import __version__
-    from .frameworks import reset_state
+    from .frameworks import load_rules_for, reset_state
 
-    registry.load_framework_rules()
+    load_rules_for(model)  # only the frameworks this model uses (no Norse import for a plain-torch model)
     steps = int(opts.steps) if 1 <= int(opts.steps) <= 64 else 8
     batch = 3 if steps == 2 else 2  # T != B, so merged [T*B, ...] tensors can be told apart
     per_call = opts.input_layout in ("step", "static")

@@ -24,8 +24,36 @@ def register_framework(name: str, detect: Callable[[nn.Module], bool], reset: Ca
                                       "cast": cast}
 
 
+# framework package -> its rule module (snnexport.sources.<module>)
+_RULE_MODULES = {"snntorch": "snntorch_rules", "norse": "norse_rules", "spikingjelly": "spikingjelly_rules"}
+
+
+def frameworks_in(model: nn.Module) -> list:
+    """Frameworks a model uses, without importing any: the top package of each submodule's
+    class (``type(m).__module__``), plus any framework already imported by the process (a
+    model may call a framework's functions from a plain module)."""
+    import sys
+
+    seen = {type(m).__module__.split(".")[0] for m in model.modules()}
+    return [fw for fw in _RULE_MODULES if fw in seen or fw in sys.modules]
+
+
+def load_rules_for(model: nn.Module) -> None:
+    """Import the plain-torch rules and the rule modules of the frameworks ``model`` uses only
+    (importing Norse, SpikingJelly or snnTorch costs up to ~0.9 s, e.g. Norse pulls matplotlib)."""
+    import importlib
+
+    for mod in ["torch_layers"] + [_RULE_MODULES[fw] for fw in frameworks_in(model)]:
+        try:
+            importlib.import_module(f"snnexport.sources.{mod}")
+        except ModuleNotFoundError as e:
+            if (e.name or "").startswith("snnexport.") or (e.name or "").split(".")[0] in _RULE_MODULES:
+                continue  # rule module not written / framework not installed
+            raise
+
+
 def detect_framework(model: nn.Module) -> str:
-    registry.load_framework_rules()
+    load_rules_for(model)
     for name, hooks in registry.FRAMEWORK_HOOKS.items():
         if hooks["detect"](model):
             return name

@@ -9,28 +9,37 @@ fused numba kernel per call (:func:`_scan`) that does **exactly** the float oper
 :func:`snnexport.simulators.reference.nodes.neuron_step`, in the same order and dtype (no
 fast-math, no FMA contraction), so a neuron fed the same currents produces bit-identical
 spikes and membranes. Dynamics forms the kernel does not know, parameters that do not
-broadcast to the neuron shape, or a missing numba fall back to a loop over ``T`` that calls
-``neuron_step`` itself.
+broadcast to the neuron shape, a missing numba, or a process where loading numba does not
+pay yet, fall back to a loop over ``T`` that calls ``neuron_step`` itself.
 
-What may differ from the per-step mode is the rounding of the *linear maps*: MKL picks its
-GEMM kernel by row count (``M = 1`` is a GEMV; remainder rows are summed in another order),
-so a row of ``[T*B, K] @ W.T`` need not round like the same row of the per-step ``[B, K]``
-product. Measured (benchmarks/README.md): with full-precision random float64 weights, B = 1
-and B not a multiple of 4 differ by ~4e-15; the float32-trained MNIST checkpoint run in
-float64 is bit-equal at every B (its partial sums are exact in float64); in float32 it is
-bit-equal for B >= 4 and differs by <= 3.8e-6 in the membrane for B = 1..3. A spike could
-only differ for a membrane within that rounding of its threshold; none did in any test or
-benchmark. ``tests/test_batched.py`` checks identical spikes over every neuron form and
-switch, and bit-identical membranes where no GEMM is involved.
+What may differ from the per-step mode is the rounding of the *linear maps*. float64 runs
+MKL's dgemm over ``[T*B, K]``: MKL picks its kernel by row count (``M = 1`` is a GEMV;
+remainder rows are summed in another order), so with full-precision random float64 weights
+B = 1 and B not a multiple of 4 differ by ~4e-15; the float32-trained MNIST checkpoint run in
+float64 is bit-equal at every B (its partial sums are exact in float64). float32 runs oneDNN
+with packed weights (:data:`USE_ONEDNN`; ~2x MKL's sgemm here): row-independent, but a few
+ulp from MKL's rounding, so a neuron within that of its threshold can flip against the
+per-step mode or snnTorch (MNIST-FC: 0 of 311,200 spike values at B=16, T=25; 190 of 39.8 M at
+T=200, B=256, which verify classifies as rounding and its consequences; counted in
+benchmarks/README.md). ``tests/test_batched.py`` checks identical spikes over every neuron
+form and switch, and bit-identical membranes where no GEMM is involved.
 
 Event-driven accumulation (``event="auto"``): an Affine/Linear layer whose input is sparse
 (spikes) can gather the rows of ``W.T`` of its active inputs instead of a dense GEMM:
-``y[m] = sum_{k: x[m,k] != 0} x[m,k] * W.T[k] (+ b)``, summed in increasing ``k``. It is
-used automatically only where it was measured faster than MKL's GEMM on this CPU: the
-input's activity must lie below :data:`EVENT_MAX_RATE` (see benchmarks/README.md).
+``y[m] = sum_{k: x[m,k] != 0} x[m,k] * W.T[k] (+ b)``, summed in increasing ``k``. That order
+is no GEMM's, so ``auto`` uses it only in float64 (:data:`EVENT_DTYPES`; in float32 it flipped
+489 of 39.8 M spikes against snnTorch at T=200, B=256) and only where it was measured faster
+than the GEMM: the input's activity must lie below :data:`EVENT_MAX_RATE`. The activity is
+the spike count the neuron scan that wrote the input returns (no extra pass); only the Input
+node's values are counted with ``count_nonzero``.
 
 Buffers (layer outputs, summed inputs, neuron outputs) are allocated once per program and
 input shape and reused by later runs (a fresh page costs ~1-5 us on this project's VMs).
+:func:`simulate_batched` copies spikes out in the run dtype (a float32 run no longer converts
+them to float64: half the fresh pages, no conversion pass). uint8 would be 1/8, but callers do
+arithmetic on them (``torch.from_numpy(spikes) * 0.9`` would turn float32 for uint8).
+numba is imported only once a process's runs have cost the torch loop more than loading it
+(:data:`NUMBA_BREAK_EVEN_S`).
 
 Entry points: :func:`batch_reason` (``None`` if a program can run time-batched),
 :func:`run_batched` (tensors living in the program's workspace, for benchmarks) and
@@ -40,6 +49,7 @@ Entry points: :func:`batch_reason` (``None`` if a program can run time-batched),
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from typing import Any, Dict, Optional, Tuple
@@ -53,13 +63,23 @@ from ..base import SimResult
 from .nodes import RULES, neuron_step
 from .runner import run_post  # runner imports this module lazily, so no cycle
 
-try:  # optional: without numba every neuron scan uses the torch loop (same results, slower)
-    import numba
+# optional: without numba every neuron scan uses the torch loop (same results, slower). numba is
+# imported lazily, only once a process has run enough neuron steps for it to pay (see
+# NUMBA_BREAK_EVEN_S): importing it and loading its cached kernels costs ~0.85 s per process.
+HAVE_NUMBA = os.environ.get("SNNEXPORT_NO_NUMBA", "") == "" and importlib.util.find_spec("numba") is not None
 
-    HAVE_NUMBA = os.environ.get("SNNEXPORT_NO_NUMBA", "") == ""
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    numba = None
-    HAVE_NUMBA = False
+# When loading numba pays: the torch loop's extra cost over the fused kernel is modelled as
+# LOOP_STEP_S per neuron node and step (the per-step torch op overhead) plus LOOP_ELEM_S per
+# neuron-step; loading numba and its cached kernels costs ~NUMBA_BREAK_EVEN_S per process.
+# Measured on this project's CPU (benchmarks/README.md, "numba break-even"; MNIST-FC at the
+# default B=4, T=25 that is ~1.7 ms a run, so a process needs ~500 such runs before the
+# kernels pay). The estimate is summed per process over all runs; once loaded, the kernels
+# are always used.
+NUMBA_BREAK_EVEN_S = float(os.environ.get("SNNEXPORT_NUMBA_BREAK_EVEN_S", "0.85"))
+LOOP_STEP_S = 20e-6
+LOOP_ELEM_S = 2e-9
+_torch_loop_work = 0.0  # estimated seconds the torch loop has cost more than the kernels so far
+_kernels_loaded = False
 
 # When the event-driven Affine/Linear path is used by ``event="auto"``: input activity (the
 # fraction of non-zero inputs) below EVENT_MAX_RATE[rows < SMALL_ROWS] and at least
@@ -72,6 +92,12 @@ except ImportError:  # pragma: no cover - exercised where numba is absent
 EVENT_MAX_RATE: Dict[bool, float] = {True: 0.35, False: 0.2}
 EVENT_MIN_OUT = 64
 SMALL_ROWS = 64
+# dtypes in which event="auto" may pick the event-driven path. Its sum over active inputs in
+# increasing k rounds differently from any GEMM: in float32 issue 16 counted 16 of 311,200
+# spikes flipped against snnTorch's own loop at B=16 and 755 at T=200, B=256 (489 in
+# benchmarks/README.md's run), neurons a few ulp from threshold;
+# in float64 the difference (~1e-15) has flipped none. float32 uses the oneDNN GEMM instead.
+EVENT_DTYPES = (torch.float64,)
 
 # ---------------------------------------------------------------------------------------------
 # numba kernels
@@ -103,8 +129,10 @@ def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
     with the threshold (written if ``rec``). Parameters are ``[N]`` arrays in the run dtype;
     ``consts = [0, 1]`` in that dtype. Each pass over a row mirrors one line of
     ``nodes.neuron_step`` (same operations, same order, same dtype); the switches are
-    tested once per row so that every pass is a branch-free loop LLVM can vectorise."""
+    tested once per row so that every pass is a branch-free loop LLVM can vectorise. Returns
+    the number of spikes written (the activity test of the next layer, at no extra pass)."""
     T, B, N = I.shape
+    count = 0
     zero = consts[0]
     one = consts[1]
     U = np.zeros((B, N), I.dtype)
@@ -170,10 +198,14 @@ def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
                 continue
             if ge:  # S = U >= thr
                 for n in range(N):
-                    o[n] = one if u[n] >= thr[n] else zero
+                    s = u[n] >= thr[n]
+                    o[n] = one if s else zero
+                    count += s
             else:   # S = U > thr
                 for n in range(N):
-                    o[n] = one if u[n] > thr[n] else zero
+                    s = u[n] > thr[n]
+                    o[n] = one if s else zero
+                    count += s
             if not delayed:
                 if reset == 1:    # U = U - S*thr
                     for n in range(N):
@@ -184,6 +216,7 @@ def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
             if delayed:
                 for n in range(N):
                     sp[n] = o[n]
+    return count
 
 
 def _event_linear_py(x, wt, bias, has_bias, out):  # pragma: no cover - compiled by numba
@@ -210,12 +243,41 @@ def _event_linear_py(x, wt, bias, has_bias, out):  # pragma: no cover - compiled
                 out[m, n] = out[m, n] + bias[n]
 
 
-if HAVE_NUMBA:
-    _JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
-    _scan = numba.njit(**_JIT)(_scan_py)
-    _event_linear = numba.njit(**_JIT)(_event_linear_py)
-else:  # pragma: no cover
-    _scan = _event_linear = None
+def _load_kernels() -> bool:
+    """Import numba and compile (or load from its cache) the kernels; ``False`` without numba."""
+    global _kernels_loaded, _scan, _event_linear
+    if not HAVE_NUMBA:
+        return False
+    if not _kernels_loaded:
+        import numba
+
+        jit = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+        _scan = numba.njit(**jit)(_scan_py)
+        _event_linear = numba.njit(**jit)(_event_linear_py)
+        _kernels_loaded = True
+    return True
+
+
+def __getattr__(name: str):  # PEP 562: ``batched._scan`` / ``batched._event_linear`` load numba on first use
+    if name in ("_scan", "_event_linear"):
+        if not _load_kernels():
+            return None
+        return globals()[name]
+    raise AttributeError(name)
+
+
+def _use_kernels(steps: int, work: int) -> bool:
+    """Whether this run's neuron scans use the numba kernels: numba is already loaded in this
+    process, or the torch loop's estimated extra cost so far plus this run's (``steps``:
+    T times neuron nodes, ``work``: neuron-steps) passes NUMBA_BREAK_EVEN_S."""
+    global _torch_loop_work
+    if not HAVE_NUMBA:
+        return False
+    extra = steps * LOOP_STEP_S + work * LOOP_ELEM_S
+    if _kernels_loaded or _torch_loop_work + extra >= NUMBA_BREAK_EVEN_S:
+        return _load_kernels()
+    _torch_loop_work += extra
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,6 +342,27 @@ def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
     return (form, *arrays, consts, bool(p["spiking"]), ext.compare == "ge", _RESET[ext.reset], delayed)
 
 
+# float32 dense Affine/Linear layers run on oneDNN (torch's bundled MKL-DNN) with the weight
+# packed once per program: ~2x MKL's sgemm on this CPU (benchmarks/README.md, "GEMM floor").
+# oneDNN rounds differently from MKL (a few ulp) but is row-independent (a row rounds the same
+# at any M), so float32 spikes may flip only for membranes within rounding of the threshold
+# (counted against snnTorch in the benchmark; verify classifies them). oneDNN has no float64:
+# float64 keeps MKL's dgemm, bit-identical to the per-step reference. Set to False to use MKL.
+USE_ONEDNN = os.environ.get("SNNEXPORT_NO_ONEDNN", "") == ""
+
+
+def _onednn_weight(p: Dict[str, Any]) -> Optional[torch.Tensor]:
+    """The weight packed for oneDNN's linear, or ``None`` (float64, no oneDNN, odd shapes)."""
+    w, bias = p["w"], p.get("b")
+    if not USE_ONEDNN or w.dtype != torch.float32 or w.dim() != 2 or not torch.backends.mkldnn.is_available() \
+            or (bias is not None and (bias.dtype != torch.float32 or tuple(bias.shape) != (w.shape[0],))):
+        return None
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(w.contiguous())
+    except (RuntimeError, AttributeError):  # pragma: no cover - a torch build without the op
+        return None
+
+
 def _plans(prog) -> Dict[str, Any]:
     cache = getattr(prog, "_batched_plans", None)
     if cache is None:
@@ -290,7 +373,7 @@ def _plans(prog) -> Dict[str, Any]:
             if rule.neuron:
                 cache[name] = _neuron_plan(p)
             elif type(prog.graph.nodes[name]).__name__ in ("Affine", "Linear"):
-                cache[name] = {"wt": p["w"].t().contiguous().numpy()}
+                cache[name] = {"wt": p["w"].t().contiguous().numpy(), "onednn": _onednn_weight(p)}
         prog._batched_plans = cache  # a Program is a plain dataclass: plan and workspace ride along
         prog._batched_ws = {}
         prog._batched_lock = threading.RLock()
@@ -316,50 +399,65 @@ def _buffer(prog, key: tuple, shape: tuple) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # execution
 
-def _run_neuron(name: str, prog, plan, I: torch.Tensor, rec: bool) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """``I [T, B, *shape]`` -> (output ``[T, B, *shape]`` in the workspace, fresh membranes or None)."""
+def _run_neuron(name: str, prog, plan, I: torch.Tensor, rec: bool, kernels: bool
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor], Optional[int]]:
+    """``I [T, B, *shape]`` -> (output ``[T, B, *shape]`` in the workspace, fresh membranes or
+    None, the number of spikes written or None if not counted)."""
     p = prog.params[name]
     if p["shape"] is None:
         raise SnnexportError(f"node {name!r}: neuron shape unknown")
     T, B = I.shape[:2]
     out = _buffer(prog, (name, "out"), (T, B, *p["shape"]))
-    if tuple(I.shape) != tuple(out.shape):
+    if tuple(I.shape) != tuple(out.shape) or not kernels:
         plan = None  # a current that broadcasts to the neuron shape: let torch do it per step
     mem = torch.empty_like(out) if rec else None
     if plan is not None:
         I3 = I.contiguous().reshape(T, B, -1).numpy()
         m3 = mem.view(T, B, -1).numpy() if rec else np.empty((1, 1, 1), dtype=I3.dtype)
-        _scan(I3, out.view(T, B, -1).numpy(), m3, rec, *plan)
-        return out, mem
+        count = _scan(I3, out.view(T, B, -1).numpy(), m3, rec, *plan)
+        return out, mem, (int(count) if p["spiking"] else None)
     state = prog.rules[name].init(p, B)
     for t in range(T):
         y, state, m = neuron_step(I[t], state, p)
         out[t] = y
         if rec:
             mem[t] = m
-    return out, mem
+    return out, mem, None
 
 
-def _event_pays(x2: torch.Tensor, n_out: int) -> bool:
+def _event_pays(x2: torch.Tensor, n_out: int, active: Optional[int]) -> bool:
+    """Event-driven accumulation pays below EVENT_MAX_RATE. ``active``: the number of non-zero
+    inputs if known (counted by the neuron scan that wrote them), else counted here."""
     limit = EVENT_MAX_RATE[x2.shape[0] < SMALL_ROWS]
     if limit <= 0.0 or n_out < EVENT_MIN_OUT:
         return False
-    return int(torch.count_nonzero(x2)) < limit * x2.numel()
+    if active is None:
+        active = int(torch.count_nonzero(x2))
+    return active < limit * x2.numel()
 
 
-def _run_linear(name: str, prog, plan, x2: torch.Tensor, event: str) -> Optional[torch.Tensor]:
-    """Affine/Linear over ``x2 [M, K]`` into the workspace: event-driven where it pays, else
-    ``addmm``/``mm`` with ``out=`` (bit-identical to ``F.linear``). ``None``: use the rule."""
+def _run_linear(name: str, prog, plan, x2: torch.Tensor, event: str, active: Optional[int] = None,
+                kernels: bool = True) -> Optional[torch.Tensor]:
+    """Affine/Linear over ``x2 [M, K]``: event-driven where it pays (float64 only in ``auto``:
+    its summation order is not the GEMM's, see EVENT_DTYPES), else oneDNN (float32) or
+    ``addmm``/``mm`` with ``out=`` into the workspace (bit-identical to ``F.linear``).
+    ``None``: use the rule."""
     p = prog.params[name]
     w, bias = p["w"], p.get("b")
     if x2.dim() != 2 or w.dim() != 2 or (bias is not None and tuple(bias.shape) != (w.shape[0],)):
         return None
-    out = _buffer(prog, (name, "out"), (x2.shape[0], w.shape[0]))
-    if event != "off" and plan is not None and _event_linear is not None and \
-            (event == "on" or _event_pays(x2, w.shape[0])):
+    if event != "off" and plan is not None and kernels and \
+            (event == "on" or (prog.dtype in EVENT_DTYPES and _event_pays(x2, w.shape[0], active))):
+        out = _buffer(prog, (name, "out"), (x2.shape[0], w.shape[0]))
         b = bias.numpy() if bias is not None else plan["wt"][0]
         _event_linear(x2.contiguous().numpy(), plan["wt"], b, bias is not None, out.numpy())
-    elif bias is not None:
+        return out
+    if plan is not None and plan.get("onednn") is not None and x2.dtype == torch.float32:
+        # oneDNN writes a fresh output (no out= variant); glibc serves it from the heap it
+        # freed on the previous call, so it costs no new pages in steady state
+        return torch.ops.mkldnn._linear_pointwise(x2.contiguous(), plan["onednn"], bias, "none", [], "")
+    out = _buffer(prog, (name, "out"), (x2.shape[0], w.shape[0]))
+    if bias is not None:
         torch.addmm(bias, x2, w.t(), out=out)
     else:
         torch.mm(x2, w.t(), out=out)
@@ -415,6 +513,10 @@ def run_batched(prog, x: torch.Tensor, record_membranes: bool = False, event: st
                 last_use[src] = i
     values: Dict[str, torch.Tensor] = {}
     membranes: Dict[str, torch.Tensor] = {}
+    active: Dict[str, int] = {}  # spiking node -> spikes its scan wrote (the next layer's activity test)
+    neurons = [n for n in prog.order if prog.rules[n].neuron and prog.params[n].get("shape") is not None]
+    work = T * B * sum(int(np.prod(prog.params[n]["shape"])) for n in neurons)
+    kernels = _load_kernels() if event == "on" else _use_kernels(T * len(neurons), work)
     with prog._batched_lock, torch.no_grad():
         for i, name in enumerate(prog.order):
             rule = prog.rules[name]
@@ -423,12 +525,16 @@ def run_batched(prog, x: torch.Tensor, record_membranes: bool = False, event: st
                 continue
             total = _sum(prog, name, values)
             if rule.neuron:
-                y, mem = _run_neuron(name, prog, plans.get(name), total, record_membranes)
+                y, mem, count = _run_neuron(name, prog, plans.get(name), total, record_membranes, kernels)
+                if count is not None:
+                    active[name] = count
                 if record_membranes:
                     membranes[name] = mem
             else:
                 x2 = total.reshape(T * B, *total.shape[2:])
-                y2 = _run_linear(name, prog, plans.get(name), x2, event) if name in plans else None
+                srcs = prog.inputs[name]
+                n_active = active.get(srcs[0]) if len(srcs) == 1 else None
+                y2 = _run_linear(name, prog, plans.get(name), x2, event, n_active, kernels) if name in plans else None
                 if y2 is None:
                     y2, _, _ = rule.step(x2, None, prog.params[name])
                 y = y2.reshape(T, B, *y2.shape[1:])
@@ -451,9 +557,8 @@ def simulate_batched(prog, x: torch.Tensor, record_activations: bool = False, re
         values, membranes, post_values = run_batched(prog, x, record_membranes, event, keep)
         res = SimResult(adapters=list(prog.adapters))
         for n in prog.order:
-            if prog.rules[n].spiking:
-                s = values[n]
-                res.spikes[n] = (s.to(torch.float64) if s.dtype != torch.float64 else s.clone()).numpy()
+            if prog.rules[n].spiking:  # 0/1 in the run dtype: a plain copy (float32 runs: half the float64 pages)
+                res.spikes[n] = values[n].clone().numpy()
             elif record_activations and not isinstance(nodes[n], (nir.Input, nir.Output)):
                 res.activations[n] = values[n].clone().numpy()
         res.membranes = {n: m.numpy() for n, m in membranes.items()}
@@ -467,7 +572,7 @@ def simulate_batched(prog, x: torch.Tensor, record_activations: bool = False, re
 
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels for float32 and float64."""
-    if not HAVE_NUMBA:
+    if not _load_kernels():
         return
     for dt in (np.float32, np.float64):
         z = np.zeros(1, dt)
@@ -476,4 +581,5 @@ def warm_up() -> None:
         _event_linear(np.zeros((1, 1), dt), np.zeros((1, 1), dt), z, False, np.zeros((1, 1), dt))
 
 
-__all__ = ["batch_reason", "run_batched", "simulate_batched", "release_workspace", "warm_up", "EVENT_MAX_RATE", "HAVE_NUMBA"]
+__all__ = ["batch_reason", "run_batched", "simulate_batched", "release_workspace", "warm_up", "EVENT_MAX_RATE", "EVENT_DTYPES", "HAVE_NUMBA",
+           "NUMBA_BREAK_EVEN_S", "USE_ONEDNN"]
