@@ -151,12 +151,13 @@ def _caller_encoder() -> Optional[str]:
     """The framework encoder function on the Python stack (e.g. ``snntorch.spikegen.rate``), if any."""
     import inspect
 
+    outermost = None  # the encoder the user called, not the helper it calls (spikegen.rate -> rate_conv)
     for frame in inspect.stack(context=0)[2:]:
         mod = frame.frame.f_globals.get("__name__", "")
         if mod.startswith(("snntorch.spikegen", "norse.torch.functional.encode", "norse.torch.module.encode",
                            "spikingjelly.activation_based.encoding")):
-            return f"{mod}.{frame.function}"
-    return None
+            outermost = f"{mod}.{frame.function}"
+    return outermost
 
 
 def _is_number(o) -> bool:
@@ -261,8 +262,9 @@ class Converter:
         if reason is not None or not registry.is_leaf(module):
             raise UnsupportedModuleError(
                 f"module {path!r} of type {type(module).__module__}.{type(module).__qualname__} is not supported"
-                f"{': ' + reason if reason else ''}; supported types: {', '.join(_short(registry.supported_types()))}"
-            )
+                # a known module's reason names its rewrite; the whole list would bury it
+                + (f": {reason} (README 'Supported modules')" if reason
+                   else f"; supported types: {', '.join(_short(registry.supported_types()))}"))
         ins = _tensors(list(args) + list(kwargs.values()))
         v = self.get(ins[0]) if ins else None
         if v is None or v.state_of is not None:
@@ -481,7 +483,7 @@ class Converter:
 
     def _refuse_random(self, name: str, src: Value):
         enc = _caller_encoder()
-        what = f"{enc} (which calls torch.{name})" if enc else f"torch.{name}"
+        what = enc or f"torch.{name}"  # the encoder's first traced op (clamp, ...) is not what the user wrote
         raise UnsupportedModuleError(
             f"{what} inside forward draws random numbers from {', '.join(src.terms) or 'the input'}: a random encoder "
             f"can never be exact; move it into the data pipeline (encode x with it before calling the model, "
