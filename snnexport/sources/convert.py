@@ -31,7 +31,7 @@ from ..errors import SnnexportError, UnsupportedModuleError
 from ..extension import SPIKING_TYPES, GraphExt, KEY, node_ext, set_node_ext
 from . import registry
 from .neurons import neuron_nodes
-from .torch_layers import Parallel, max_pool2d_nodes
+from .torch_layers import Parallel, avg_pool2d_node, max_pool2d_nodes
 
 
 # ---------------------------------------------------------------------------- values
@@ -119,7 +119,7 @@ _REDUCE = {"mean": "mean", "sum": "sum", "amax": "max", "max": "max"}
 _COMPARE = {"gt", "ge", "lt", "le", "__gt__", "__ge__", "__lt__", "__le__", "greater", "greater_equal", "heaviside",
             "where", "sub", "__sub__", "__rsub__", "sub_", "__isub__"}
 _NEAREST = ("supported between modules: +, c*x, x[t], out[t] = ..., stack/cat, mean/sum over time (or a running "
-            "sum divided by T), flatten/view/reshape (also flatten(0, 1) around a layer), max_pool2d, relu of spikes")
+            "sum divided by T), flatten/view/reshape (also flatten(0, 1) around a layer), max_pool2d, avg_pool2d, relu of spikes")
 
 
 class _Recorder(TorchFunctionMode):
@@ -151,12 +151,13 @@ def _caller_encoder() -> Optional[str]:
     """The framework encoder function on the Python stack (e.g. ``snntorch.spikegen.rate``), if any."""
     import inspect
 
+    outermost = None  # the encoder the user called, not the helper it calls (spikegen.rate -> rate_conv)
     for frame in inspect.stack(context=0)[2:]:
         mod = frame.frame.f_globals.get("__name__", "")
         if mod.startswith(("snntorch.spikegen", "norse.torch.functional.encode", "norse.torch.module.encode",
                            "spikingjelly.activation_based.encoding")):
-            return f"{mod}.{frame.function}"
-    return None
+            outermost = f"{mod}.{frame.function}"
+    return outermost
 
 
 def _is_number(o) -> bool:
@@ -261,8 +262,9 @@ class Converter:
         if reason is not None or not registry.is_leaf(module):
             raise UnsupportedModuleError(
                 f"module {path!r} of type {type(module).__module__}.{type(module).__qualname__} is not supported"
-                f"{': ' + reason if reason else ''}; supported types: {', '.join(_short(registry.supported_types()))}"
-            )
+                # a known module's reason names its rewrite; the whole list would bury it
+                + (f": {reason} (README 'Supported modules')" if reason
+                   else f"; supported types: {', '.join(_short(registry.supported_types()))}"))
         ins = _tensors(list(args) + list(kwargs.values()))
         v = self.get(ins[0]) if ins else None
         if v is None or v.state_of is not None:
@@ -462,6 +464,8 @@ class Converter:
             self._broadcast_time(name, args, out, src_t, src)
         elif name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices"):
             self._max_pool(name, args, kwargs, out, src_t, src)
+        elif name == "avg_pool2d":
+            self._avg_pool(name, args, kwargs, out, src_t, src)
         else:
             self._refuse(name, src)
 
@@ -479,7 +483,7 @@ class Converter:
 
     def _refuse_random(self, name: str, src: Value):
         enc = _caller_encoder()
-        what = f"{enc} (which calls torch.{name})" if enc else f"torch.{name}"
+        what = enc or f"torch.{name}"  # the encoder's first traced op (clamp, ...) is not what the user wrote
         raise UnsupportedModuleError(
             f"{what} inside forward draws random numbers from {', '.join(src.terms) or 'the input'}: a random encoder "
             f"can never be exact; move it into the data pipeline (encode x with it before calling the model, "
@@ -812,6 +816,20 @@ class Converter:
                                 out_shape, params["kernel_size"], params["stride"], params["padding"],
                                 params["dilation"], params["ceil_mode"], params["return_indices"], bound)
         self.put(main, self._functional(key, src, lambda: made, "max_pool2d"))
+
+    def _avg_pool(self, name, args, kwargs, out, src_t, src):
+        """``F.avg_pool2d`` between modules: the same NIR node as ``nn.AvgPool2d``."""
+        where = f"operation {name} on the output of {', '.join(src.terms) or 'the input'}"
+        if src.layout in ("T", "U", "A", "R"):
+            raise UnsupportedModuleError(f"{where} with layout {src.layout}: pool one step [B, C, H, W] "
+                                         f"(or a flatten(0, 1) tensor)")
+        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+        params = {"stride": None, "padding": 0, "ceil_mode": False, "count_include_pad": True, "divisor_override": None}
+        params.update(dict(zip(names, args[1:])))
+        params.update({k: v for k, v in kwargs.items() if k in names})
+        made = avg_pool2d_node(where, feature_shape(src_t, src), feature_shape(out, src), *(params[k] for k in names))
+        key = ("avg_pool2d", tuple(str(params[k]) for k in names), feature_shape(src_t, src))
+        self.put(out, self._functional(key, src, lambda: made, "avg_pool2d"))
 
 
 

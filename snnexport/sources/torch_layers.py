@@ -115,18 +115,43 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def avg_pool2d_node(where: str, in_shape, out_shape, kernel, stride=None, padding=0, ceil_mode=False,
+                    count_include_pad=True, divisor_override=None):
+    """``nir.AvgPool2d`` for ``nn.AvgPool2d`` / ``F.avg_pool2d``, or a one-line refusal of the
+    options NIR's pooling cannot say (it always divides by the full window, zero padding counted)."""
+    k, s, pad = _pair(kernel), _pair(stride if stride not in (None, ()) else kernel), _pair(padding)
+    if len(in_shape) != 3:
+        raise SnnexportError(f"{where}: avg_pool2d of per-sample shape {tuple(in_shape)}, not [C, H, W]")
+    floor = tuple((n + 2 * pp - kk) // ss + 1 for n, pp, kk, ss in zip(in_shape[1:], pad, k, s))
+    if ceil_mode and tuple(out_shape[1:]) != floor:
+        raise SnnexportError(f"{where}: avg_pool2d(ceil_mode=True) gives output size {tuple(out_shape[1:])}, not "
+                             f"{floor}; NIR pooling has no ceil mode (use ceil_mode=False)")
+    if any(pad) and count_include_pad is False:
+        raise SnnexportError(f"{where}: avg_pool2d(count_include_pad=False) with padding has no NIR equivalent")
+    if divisor_override is not None:
+        raise SnnexportError(f"{where}: avg_pool2d(divisor_override=...) has no NIR equivalent")
+    return nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(pad))
+
+
 @register_layer(nn.AvgPool2d)
 def avgpool2d(m: nn.AvgPool2d, ctx):
-    if m.ceil_mode:
-        raise SnnexportError(f"{ctx.path}: AvgPool2d(ceil_mode=True) has no NIR equivalent")
-    pad = _pair(m.padding)
-    if any(pad) and m.count_include_pad is False:
-        raise SnnexportError(f"{ctx.path}: AvgPool2d(count_include_pad=False) with padding has no NIR equivalent")
-    if m.divisor_override is not None:
-        raise SnnexportError(f"{ctx.path}: AvgPool2d(divisor_override=...) has no NIR equivalent")
-    k = _pair(m.kernel_size)
-    s = _pair(m.stride if m.stride is not None else m.kernel_size)
-    return nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(s), padding=np.array(pad))
+    return avg_pool2d_node(f"module {ctx.path!r}", ctx.in_shape, ctx.out_shape, m.kernel_size, m.stride, m.padding,
+                           m.ceil_mode, m.count_include_pad, m.divisor_override)
+
+
+@register_layer(nn.AdaptiveAvgPool2d)
+def adaptive_avgpool2d(m: nn.AdaptiveAvgPool2d, ctx):
+    """Exactly ``AvgPool2d(kernel = stride = in // out)`` when each output size divides the input size
+    (SEW-ResNet's ``AdaptiveAvgPool2d((1, 1))``: the global average); uneven windows have no NIR form."""
+    if len(ctx.in_shape) != 3:
+        raise SnnexportError(f"module {ctx.path!r}: AdaptiveAvgPool2d of per-sample shape {tuple(ctx.in_shape)}, "
+                             f"not [C, H, W]")
+    size, out = tuple(int(n) for n in ctx.in_shape[1:]), tuple(int(n) for n in ctx.out_shape[1:])
+    if any(o == 0 or n % o for n, o in zip(size, out)):
+        raise SnnexportError(f"module {ctx.path!r}: AdaptiveAvgPool2d from {size} to {out} pools uneven windows, "
+                             f"which NIR's AvgPool2d cannot say; use an input size divisible by the output size")
+    k = tuple(n // o for n, o in zip(size, out))
+    return nir.AvgPool2d(kernel_size=np.array(k), stride=np.array(k), padding=np.array((0, 0)))
 
 
 @register_layer(nn.Identity)
