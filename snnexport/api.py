@@ -190,14 +190,14 @@ def simulate(graph: nir.NIRGraph, x, *, dtype: Optional[torch.dtype] = None, rec
     The compiled program is cached per graph and dtype, so repeated calls cost no
     recompilation (see :func:`snnexport.simulators.reference.program_for` for when the cache
     is refreshed). ``dtype``: default ``x``'s dtype when it is float32/float64, else float64."""
-    from .simulators.reference import runner
+    from .simulators.reference import program, runner
 
     t = torch.as_tensor(x)
     if dtype is None:
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float64
     if t.dim() < 2:
         raise SnnexportError(f"x must be time-major [T, B, ...], got shape {tuple(t.shape)}")
-    prog = runner.program_for(graph, dtype)
+    prog = program.program_for(graph, dtype)
     return runner.simulate(prog, t, dtype, record_activations=record_activations, record_membranes=record_membranes, mode=mode)
 
 

@@ -315,6 +315,21 @@ def neuron_ext(node, where: str = "") -> Optional[NeuronExt]:
     return NeuronExt.from_meta(ext, type(node).__name__, where)
 
 
+def plain_ext(node, dt: float) -> NeuronExt:
+    """A node without our metadata: NIR's own semantics, Euler-discretised with the graph dt."""
+    name = type(node).__name__
+    if name in ("IF", "I"):  # dv/dt = r*I
+        return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
+    if name in ("CubaLIF", "CubaLI"):
+        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first).
+        # The membrane sees r*J: J is linear in its input, so r folds into the input gain
+        # (bit-identical to the same graph with w_in*r and r=1).
+        return NeuronExt("norse_jump", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
+                                        "syn_gain": np.asarray(node.r) * np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)},
+                         dt=dt)
+    return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
+
+
 def graph_ext(graph) -> GraphExt:
     """The graph extension; for a graph written elsewhere (no ``input_shape`` recorded) the
     per-sample input shape is the ``Input`` node's own type."""

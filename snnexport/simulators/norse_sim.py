@@ -1,7 +1,7 @@
 """NIR -> Norse: every neuron node runs Norse's own cells, through the shared runner.
 
 Edge summation, recurrence and time reductions come from the reference runner
-(:func:`~snnexport.simulators.reference.runner.compile_graph` with a rule table); each
+(:func:`~snnexport.simulators.reference.program.compile_graph` with a rule table); each
 neuron node is a :class:`NorseNeuron` holding Norse modules and parameter tuples built from
 the node. Neuron nodes without ``snnexport`` metadata get NIR's own semantics with the
 graph's ``dt`` (exactly as the reference does). Norse has no layers of its own: Affine, conv,
@@ -56,10 +56,11 @@ from norse.torch.module.lif import LIFCell
 from norse.torch.module.lif_box import LIFBoxCell
 
 from ..errors import SnnexportError
-from ..extension import NeuronExt, neuron_ext
+from ..extension import NeuronExt, neuron_ext, plain_ext
 from .base import SimResult, register_simulator
-from .reference.nodes import Ctx, Rule, _plain_ext
-from .reference.runner import Program, compile_graph, simulate
+from .reference.nodes import Ctx, Rule
+from .reference.program import Program, compile_graph
+from .reference.runner import simulate
 from .snntorch_sim import _key as _module_key
 
 ADAPT_GE = ("ge compare: Norse fires on v - v_th > 0; v_th = nextafter(theta, -inf) (exactly v >= theta), "
@@ -98,7 +99,7 @@ class NorseNeuron(nn.Module):
         self.name = name
         self.dtype = dtype
         tname = type(node).__name__
-        ext: NeuronExt = neuron_ext(node, name) or _plain_ext(node, graph_dt)
+        ext: NeuronExt = neuron_ext(node, name) or plain_ext(node, graph_dt)
         self.ext = ext
         self.node_type = tname
         self.spiking = tname in ("LIF", "IF", "CubaLIF")

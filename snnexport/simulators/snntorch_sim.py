@@ -64,10 +64,11 @@ import torch.nn as nn
 import snntorch as snn
 
 from ..errors import SnnexportError
-from ..extension import neuron_ext, node_op
+from ..extension import neuron_ext, node_op, plain_ext
 from .base import SimResult, register_simulator
-from .reference.nodes import Ctx, Rule, T, _conv_params, _plain_ext, _pool_params
-from .reference.runner import Program, compile_graph, simulate
+from .reference.nodes import Ctx, Rule, T, _conv_params, _pool_params
+from .reference.program import Program, compile_graph
+from .reference.runner import simulate
 
 SPIKING = ("LIF", "IF", "CubaLIF")
 
@@ -130,7 +131,7 @@ def _check_unit(name: str, value: torch.Tensor, what: str, where: str) -> None:
 
 
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
-    ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
+    ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
     tname = type(node).__name__
     cuba, spiking = tname.startswith("Cuba"), tname in SPIKING
     out = (node.output_type or {}).get("output")

@@ -51,7 +51,7 @@ import torch
 from ...errors import SnnexportError
 from ..base import SimResult
 from .nodes import RULES, neuron_step
-from .runner import run_post  # runner imports this module lazily, so no cycle
+from .program import run_post
 
 try:  # optional: without numba every neuron scan uses the torch loop (same results, slower)
     import numba

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import SnnexportError
-from ...extension import NeuronExt, neuron_ext, node_op
+from ...extension import NeuronExt, neuron_ext, node_op, plain_ext
 
 
 @dataclass
@@ -174,23 +174,8 @@ def _threshold():
 
 # ---------------------------------------------------------------- neurons
 
-def _plain_ext(node, dt: float) -> NeuronExt:
-    """A node without our metadata: NIR's own semantics, Euler-discretised with the graph dt."""
-    name = type(node).__name__
-    if name in ("IF", "I"):  # dv/dt = r*I
-        return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
-    if name in ("CubaLIF", "CubaLI"):
-        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first).
-        # The membrane sees r*J: J is linear in its input, so r folds into the input gain
-        # (bit-identical to the same graph with w_in*r and r=1).
-        return NeuronExt("norse_jump", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
-                                        "syn_gain": np.asarray(node.r) * np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)},
-                         dt=dt)
-    return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
-
-
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
-    ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
+    ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
     name = type(node).__name__
     p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.run_params(ctx.dtype == torch.float32).items()}
     shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
