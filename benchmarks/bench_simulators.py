@@ -364,7 +364,7 @@ def bench_convert_verify(loaded, info: str, results: Dict[str, Any], quick: bool
     from snnexport.checkpoint import save
     from snnexport.graph import read_graph
     from snnexport.simulators.reference import compile_graph, simulate
-    from snnexport.verify import default_sims, run_verify
+    from snnexport.verification import default_sims, run_verify
 
     print("\nsnnexport convert / verify (MNIST-FC, " + info + ")")
     with tempfile.TemporaryDirectory() as tmp:

@@ -23,7 +23,7 @@ from snnexport.checkpoint import LoadedModel, load  # noqa: E402
 from snnexport.inputs import make_input  # noqa: E402
 from snnexport.simulators import SIMULATORS, load_all  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
-from snnexport.verify import run_verify  # noqa: E402
+from snnexport.verification import run_verify  # noqa: E402
 
 PARTICIPANTS = ["source", "reference", "snntorch", "norse", "onnxruntime", "snntorch-upstream", "norse-upstream"]
 

@@ -24,7 +24,7 @@ from models.registry import CHECKPOINTS, load_zoo  # noqa: E402
 from snnexport.checkpoint import load  # noqa: E402
 from snnexport.inputs import make_input  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
-from snnexport.verify import run_verify  # noqa: E402
+from snnexport.verification import run_verify  # noqa: E402
 
 TARGETS = ["loihi", "truenorth", "snn-45nm-fp32", "ann-45nm-fp32"]
 

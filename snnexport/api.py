@@ -114,7 +114,7 @@ def verify(model: ModelOrGraph, x, *, sims: Optional[Sequence[str]] = None, dtyp
            keep_results: Optional[Dict[str, Any]] = None, source=None, progress: bool = False,
            input_layout: Optional[str] = None, dt: Optional[float] = None, input_kind: Optional[str] = None):
     """Run ``x`` (time-major ``[T, B, *input_shape]``) through every participant and compare
-    each with the reference simulator; returns a :class:`snnexport.verify.VerifyResult`.
+    each with the reference simulator; returns a :class:`snnexport.verification.VerifyResult`.
 
     ``sims``: participant names (default: ``source`` for a module, ``reference``, snnTorch,
     Norse, ONNX Runtime and the upstream witnesses; ``upstream=False`` drops the witnesses).
@@ -125,7 +125,7 @@ def verify(model: ModelOrGraph, x, *, sims: Optional[Sequence[str]] = None, dtyp
     A participant that cannot run the graph becomes a row with status ``"cannot run"``. A
     module passed in is not modified (the source participant runs a copy)."""
     from .resources import parse_size
-    from .verify import default_sims, run_verify
+    from .verification import default_sims, run_verify
 
     x = _time_major(x, dtype)
     graph, loaded = _graph_and_source(model, x, input_layout, dt, input_kind)
@@ -163,10 +163,10 @@ def report(model: ModelOrGraph, x, *, targets: Optional[Union[str, Sequence[str]
            source: str = "", run: Optional[Dict[str, Any]] = None, input_layout: Optional[str] = None,
            dt: Optional[float] = None, input_kind: Optional[str] = None):
     """Spike counts, sparsity, synaptic operations and energy per hardware target for ``x``
-    (time-major); returns a :class:`snnexport.report.Report` (``.to_json()``, ``.results``).
+    (time-major); returns a :class:`snnexport.reporting.Report` (``.to_json()``, ``.results``).
     ``targets``: names or a comma-separated string (default: every known target);
     ``baseline``: the dense target the energy ratios refer to (``None``: no ratios)."""
-    from .report import DEFAULT_BASELINE, build_report
+    from .reporting import DEFAULT_BASELINE, build_report
     from .targets import load_targets, select_targets
 
     x = _time_major(x, dtype)

@@ -23,7 +23,7 @@ from snnexport.extension import consumer_warnings, graph_ext, node_ext, time_red
 from snnexport.inputs import make_input
 from snnexport.sources import convert_model
 from snnexport.sources.registry import NeuronSpec, register_neuron
-from snnexport.verify import run_verify
+from snnexport.verification import run_verify
 from tests.helpers import randomise_bn
 
 SIMS = ["source", "reference", "snntorch", "norse", "onnxruntime"]

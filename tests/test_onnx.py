@@ -24,7 +24,7 @@ from snnexport.onnx import export_graph, write_onnx  # noqa: E402
 from snnexport.simulators.onnxruntime_sim import run_model  # noqa: E402
 from snnexport.simulators.reference import simulate  # noqa: E402
 from snnexport.sources.registry import NeuronSpec, register_neuron  # noqa: E402
-from snnexport.verify import Row, compare, run_verify  # noqa: E402
+from snnexport.verification import Row, compare, run_verify  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 from tests.helpers import randomise_bn  # noqa: E402
 

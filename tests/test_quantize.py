@@ -20,7 +20,7 @@ from snnexport.graph import read_graph
 from snnexport.hardware.quantize import chip_target, quantize
 from snnexport.hardware.xylo_quant import layer_delays, to_xylo_net
 from snnexport.hardware.xylo_sim import XyloNet, simulate
-from snnexport.verify import run_verify
+from snnexport.verification import run_verify
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -52,7 +52,7 @@ def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_ver
         from ..inputs import make_input
         from ..simulators.onnxruntime_sim import run_model
         from ..simulators.reference import simulate
-        from ..verify import Row, compare
+        from ..verification import Row, compare
 
         tdtype = torch.float64 if dtype == "float64" else torch.float32
         x = make_input(graph, exp.steps, batch, seed, dtype=tdtype)

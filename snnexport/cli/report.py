@@ -9,7 +9,7 @@ import click
 from .. import jsonout
 from ..atomic import atomic_path
 from ..errors import SnnexportError, terminal_safe
-from ..report import DEFAULT_BASELINE, Report, markdown, plot, print_report
+from ..reporting import DEFAULT_BASELINE, Report, markdown, plot, print_report
 from ..targets import load_targets, select_targets
 from .options import load_graph_or_model, model_options
 

@@ -102,7 +102,7 @@ def quantize_xylo(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.NI
     import torch
 
     from ..counting import count
-    from ..report import fit_check
+    from ..reporting import fit_check
     from ..sources.neurons import neuron_nodes
     from ..sources.registry import NeuronSpec
     from ..targets import load_targets
