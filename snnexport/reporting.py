@@ -537,12 +537,3 @@ def plot(rep: Report, path: str | Path) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
-
-
-def _callable_module() -> None:
-    from .callable_module import make_callable
-
-    make_callable(__name__, "snnexport.api:report")  # snnexport.report(model, x) is the API function
-
-
-_callable_module()

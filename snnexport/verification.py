@@ -433,12 +433,3 @@ def default_sims(have_source: bool) -> List[str]:
     load_all()
     base = (["source"] if have_source else []) + ["reference"]
     return base + [s for s in ("snntorch", "norse", "onnxruntime", "snntorch-upstream", "norse-upstream") if s in SIMULATORS]
-
-
-def _callable_module() -> None:
-    from .callable_module import make_callable
-
-    make_callable(__name__, "snnexport.api:verify")  # snnexport.verify(model, x) is the API function
-
-
-_callable_module()

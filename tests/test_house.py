@@ -1,0 +1,57 @@
+"""The structure of the package: the CLI on top, no import circles, API names that stay functions."""
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+
+import snnexport
+
+PKG = Path(snnexport.__file__).parent
+
+
+def _library_files():
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        if rel.parts[0] == "cli" or rel.name == "__main__.py":
+            continue  # the command line and `python -m snnexport` sit on top
+        yield path, rel
+
+
+def _imports(path: Path, rel: Path):
+    """Absolute module names ``path`` imports (relative imports resolved), lazy ones included."""
+    package = ["snnexport", *rel.parts[:-1]]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                yield a.name
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - (node.level - 1)] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            yield mod
+            for a in node.names:
+                yield f"{mod}.{a.name}"
+
+
+def test_no_library_module_imports_the_cli_or_click():
+    offenders = []
+    for path, rel in _library_files():
+        for name in _imports(path, rel):
+            if name == "click" or name.startswith("click.") or name == "snnexport.cli" or name.startswith("snnexport.cli."):
+                offenders.append(f"{rel}: {name}")
+    assert offenders == []
+
+
+def test_the_checker_sees_an_import_of_the_cli(tmp_path):
+    # the scan above must be able to fail: a relative import of the CLI is found
+    f = tmp_path / "x.py"
+    f.write_text("def f():\n    from ..cli import options\n", encoding="utf8")
+    assert "snnexport.cli" in set(_imports(f, Path("hardware") / "x.py"))
+
+
+def test_verify_and_report_stay_api_functions_after_their_modules_are_imported():
+    importlib.import_module("snnexport.verification")
+    importlib.import_module("snnexport.reporting")
+    for name in ("verify", "report", "simulate", "convert"):
+        fn = getattr(snnexport, name)
+        assert inspect.isfunction(fn) and fn.__module__ == "snnexport.api", name
