@@ -114,22 +114,10 @@ import numpy as np
 KEY = "snnexport"
 FORMAT_VERSION = 1
 
-# Which extra parameters each dynamics form needs (beyond the NIR node's own fields).
-DYNAMICS_PARAMS: Dict[str, tuple] = {
-    "beta": ("beta", "gain"),
-    "tau_decay_input": ("tau", "gain"),
-    "tau": ("tau", "gain"),
-    "euler": ("tau_mem_inv", "r"),
-    "sigmoid_decay_input": ("k", "gain"),
-    "sigmoid": ("k", "gain"),
-    "rc": ("r", "rc_inv", "time_step", "decay"),
-}
+# The forms, the parameters each needs, the neuron/spiking types: one table (snnexport/semantics.py).
+from .semantics import CUBA_DYNAMICS_PARAMS, DYNAMICS_PARAMS, NEURON_TYPES, SPIKING_TYPES  # noqa: E402,F401
+
 FLOAT32_SUFFIX = "_float32"  # a parameter's float32-run override (see "per-dtype parameters")
-CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
-    "beta": ("alpha", "syn_gain", "beta", "gain"),
-    "norse": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
-    "norse_jump": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
-}
 COMPARES = ("gt", "ge")
 RESETS = ("value", "subtract", "none")
 RESET_TIMINGS = ("immediate", "delayed", "delayed_after")
@@ -137,8 +125,6 @@ TIME_REDUCTIONS = ("mean", "sum", "last", "max")
 INPUT_LAYOUTS = ("TB", "BT", "step", "static")
 NODE_OPS = ("max_pool2d", "conv_transpose2d", "relu", "sigmoid")  # operation extensions (see module docstring)
 INPUT_KINDS = ("spikes", "analog")
-NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")  # I: NIR Integrator
-SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
 
 
 class ExtensionError(ValueError):

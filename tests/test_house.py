@@ -55,3 +55,28 @@ def test_verify_and_report_stay_api_functions_after_their_modules_are_imported()
     for name in ("verify", "report", "simulate", "convert"):
         fn = getattr(snnexport, name)
         assert inspect.isfunction(fn) and fn.__module__ == "snnexport.api", name
+
+
+def test_every_simulator_module_registers_its_participants():
+    import pkgutil
+
+    from snnexport import simulators
+    from snnexport.simulators import PARTICIPANTS, load_all
+
+    load_all()
+    registering = {p.module.split(".")[2] for p in PARTICIPANTS.values() if p.module.startswith("snnexport.simulators.")}
+    modules = {m.name for m in pkgutil.iter_modules(simulators.__path__)} - {"base"}
+    assert modules - registering == set()  # a module that registers nothing is never run by verify
+
+
+def test_default_participants_come_from_the_registry_in_row_order():
+    from snnexport.simulators import PARTICIPANTS
+    from snnexport.verification import default_sims
+
+    with_source = default_sims(True)
+    assert with_source[:2] == ["source", "reference"]
+    assert default_sims(False) == [s for s in with_source if s != "source"]
+    assert all(PARTICIPANTS[s].default for s in with_source)
+    assert not any(p.default for p in PARTICIPANTS.values() if p.role == "chip")
+    roles = [PARTICIPANTS[s].role for s in with_source]
+    assert roles == sorted(roles, key=["source", "reference", "simulator", "upstream"].index)

@@ -31,6 +31,7 @@ import nir
 import numpy as np
 
 from ..errors import SnnexportError
+from ..semantics import SPIKING_TYPES
 from ..extension import KEY, GraphExt, graph_ext, neuron_ext, node_ext, set_node_ext
 from ..graph import execution_order
 from . import structure
@@ -38,7 +39,7 @@ from .quantize import Change, register_quantizer
 from .xylo_sim import MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES, XyloNet
 
 TARGET = "xylo-audio2"
-SPIKING = ("LIF", "IF", "CubaLIF")
+SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 WEIGHTS = ("Linear", "Affine")
 
 

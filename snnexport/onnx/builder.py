@@ -16,7 +16,6 @@ F64_OPS = ("lower", "cast")
 DTYPES = {"float64": np.float64, "float32": np.float32}
 META_PREFIX = "snnexport."
 SHAPE_PRESERVING = ("Input", "Output", "Scale", "Threshold")
-EULER_FORMS = ("euler", "norse", "norse_jump")  # forms with a_mem = dt*tau_mem_inv
 
 
 def load_onnx():

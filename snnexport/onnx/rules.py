@@ -13,8 +13,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import SnnexportError
-from ..extension import SPIKING_TYPES, NeuronExt, neuron_ext, node_op, plain_ext
-from .builder import EULER_FORMS, ORT_NO_FLOAT64, Builder
+from ..extension import NeuronExt, neuron_ext, node_op, plain_ext
+from ..semantics import EULER_FORMS, NEURON_TYPES, SPIKING_TYPES, require_form
+from .builder import ORT_NO_FLOAT64, Builder
 
 # ---------------------------------------------------------------- rules
 
@@ -348,6 +349,7 @@ ONNX_RULES["SumPool2d"] = OnnxRule(*_pool_rule(False))  # divisor_override=1: th
 def _neuron_prepare(node, c: Ctx) -> Dict[str, Any]:
     ext: NeuronExt = neuron_ext(node, c.name) or plain_ext(node, c.dt)  # NIR's own semantics without our metadata
     tname = type(node).__name__
+    require_form("onnx", ext.dynamics, tname, c.name)
     b = c.b
     p: Dict[str, Any] = {"ext": ext, "cuba": tname.startswith("Cuba"), "spiking": tname in SPIKING_TYPES,
                          "shape": _need_shape(c, "output")}
@@ -444,5 +446,5 @@ def _neuron_emit(b: Builder, I: str, p: Dict[str, Any], state: Dict[str, str]):
     return S, new, membrane
 
 
-for _t in ("LIF", "IF", "CubaLIF", "LI", "CubaLI"):
+for _t in (t for t in NEURON_TYPES if t != "I"):  # no ONNX rule for NIR's Integrator yet
     ONNX_RULES[_t] = OnnxRule(_neuron_prepare, _neuron_emit, _neuron_init, neuron=True, spiking=_t in SPIKING_TYPES)

@@ -57,6 +57,7 @@ from norse.torch.module.lif_box import LIFBoxCell
 
 from ..errors import SnnexportError
 from ..extension import NeuronExt, neuron_ext, plain_ext
+from ..semantics import SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule
 from .reference.program import Program, compile_graph
@@ -100,9 +101,10 @@ class NorseNeuron(nn.Module):
         self.dtype = dtype
         tname = type(node).__name__
         ext: NeuronExt = neuron_ext(node, name) or plain_ext(node, graph_dt)
+        require_form("norse", ext.dynamics, type(node).__name__, name)
         self.ext = ext
         self.node_type = tname
-        self.spiking = tname in ("LIF", "IF", "CubaLIF")
+        self.spiking = tname in SPIKING_TYPES
         self.cuba = tname.startswith("Cuba")
         shp = (node.output_type or {}).get("output")
         self.shape = tuple(int(s) for s in np.asarray(shp).tolist()) if shp is not None else None
@@ -317,7 +319,7 @@ def _rule(spiking: bool) -> Rule:
                 spiking=spiking, neuron=True)
 
 
-NORSE_RULES: Dict[str, Rule] = {t: _rule(t in ("LIF", "IF", "CubaLIF")) for t in _NEURON_TYPES}
+NORSE_RULES: Dict[str, Rule] = {t: _rule(t in SPIKING_TYPES) for t in _NEURON_TYPES}
 
 
 class NorseNetwork(nn.Module):
@@ -352,6 +354,6 @@ def to_norse(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64) -> NorseNe
     return NorseNetwork(graph, dtype)
 
 
-@register_simulator("norse")
+@register_simulator("norse", default=True, needs=("norse",), rank=2)
 def run_norse(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     return to_norse(graph, dtype).run(x.to(dtype))

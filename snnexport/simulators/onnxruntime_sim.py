@@ -78,4 +78,4 @@ def run_onnxruntime(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, f6
 
 # registered only where both packages are installed (``verify --sims`` lists what is available)
 if importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None:
-    register_simulator("onnxruntime")(run_onnxruntime)
+    register_simulator("onnxruntime", default=True, needs=("onnx", "onnxruntime"), rank=3)(run_onnxruntime)

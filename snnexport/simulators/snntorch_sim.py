@@ -65,12 +65,13 @@ import snntorch as snn
 
 from ..errors import SnnexportError
 from ..extension import neuron_ext, node_op, plain_ext
+from ..semantics import SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule, T, _conv_params, _pool_params
 from .reference.program import Program, compile_graph
 from .reference.runner import simulate
 
-SPIKING = ("LIF", "IF", "CubaLIF")
+SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 # ----------------------------------------------------------------------------- adapted neurons
@@ -132,6 +133,7 @@ def _check_unit(name: str, value: torch.Tensor, what: str, where: str) -> None:
 
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
+    require_form("snntorch", ext.dynamics, type(node).__name__, ctx.name)
     tname = type(node).__name__
     cuba, spiking = tname.startswith("Cuba"), tname in SPIKING
     out = (node.output_type or {}).get("output")
@@ -420,7 +422,7 @@ RULES: Dict[str, Rule] = {
     "AvgPool2d": _module_rule(_avgpool),
     "Flatten": _module_rule(_flatten),
 }
-for _t in ("LIF", "IF", "CubaLIF"):
+for _t in SPIKING_TYPES:
     RULES[_t] = NEURON_RULE
 for _t in ("LI", "CubaLI"):
     RULES[_t] = Rule(_neuron_prepare, _neuron_step, _neuron_init, spiking=False, neuron=True)
@@ -478,7 +480,7 @@ def to_snntorch(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64) -> SnnT
     return SnnTorchNetwork(graph, dtype)
 
 
-@register_simulator("snntorch")
+@register_simulator("snntorch", default=True, needs=("snntorch",), rank=1)
 def run_snntorch(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     return to_snntorch(graph, dtype).run(x)
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ...errors import SnnexportError
 from ...extension import NeuronExt, neuron_ext, node_op, plain_ext
+from ...semantics import NEURON_TYPES, SPIKING_TYPES, require_form
 
 
 @dataclass
@@ -177,12 +178,13 @@ def _threshold():
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
     name = type(node).__name__
+    require_form("reference", ext.dynamics, name, ctx.name)
     p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.run_params(ctx.dtype == torch.float32).items()}
     shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
     p["ext"] = ext
     p["shape"] = shape
     p["cuba"] = name.startswith("Cuba")
-    p["spiking"] = name in ("LIF", "IF", "CubaLIF")
+    p["spiking"] = name in SPIKING_TYPES
     p["v_leak"] = T(getattr(node, "v_leak", 0.0), ctx)
     if p["spiking"]:
         p["thr"] = T(node.v_threshold, ctx)
@@ -266,9 +268,8 @@ def neuron_step(I, state, p):
     return S, (U, J_next, S), membrane
 
 
-for _name in ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I"):  # I: NIR's Integrator (outputs v)
-    RULES[_name] = Rule(_neuron_prepare, neuron_step, neuron_init,
-                        spiking=_name in ("LIF", "IF", "CubaLIF"), neuron=True)
+for _name in NEURON_TYPES:  # I: NIR's Integrator (outputs v)
+    RULES[_name] = Rule(_neuron_prepare, neuron_step, neuron_init, spiking=_name in SPIKING_TYPES, neuron=True)
 
 
 def stateless_module_rule(build: Callable[[Any, "Ctx"], torch.nn.Module]) -> Rule:

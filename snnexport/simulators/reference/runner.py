@@ -144,6 +144,6 @@ class ReferenceSimulator(torch.nn.Module):
         return torch.from_numpy(next(iter(res.readout.values())))
 
 
-@register_simulator("reference", role="reference")
+@register_simulator("reference", role="reference", default=True)
 def run_reference(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     return simulate(program_for(graph, dtype), x, dtype)
