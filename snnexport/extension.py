@@ -131,7 +131,7 @@ class ExtensionError(ValueError):
     """The snnexport metadata of a node or graph is malformed."""
 
 
-def _scalar(v: Any) -> Any:
+def scalar(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, bytes):
@@ -185,12 +185,12 @@ class NeuronExt:
     def from_meta(cls, meta: Dict[str, Any], node_type: str, where: str = "") -> "NeuronExt":
         try:
             ext = cls(
-                dynamics=str(_scalar(meta["dynamics"])),
+                dynamics=str(scalar(meta["dynamics"])),
                 params={k: np.asarray(v, dtype=np.float64) for k, v in dict(meta.get("params", {})).items()},
-                compare=str(_scalar(meta.get("compare", "gt"))),
-                reset=str(_scalar(meta.get("reset", "value"))),
-                reset_timing=str(_scalar(meta.get("reset_timing", "immediate"))),
-                dt=float(_scalar(meta.get("dt", 1.0))),
+                compare=str(scalar(meta.get("compare", "gt"))),
+                reset=str(scalar(meta.get("reset", "value"))),
+                reset_timing=str(scalar(meta.get("reset_timing", "immediate"))),
+                dt=float(scalar(meta.get("dt", 1.0))),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ExtensionError(f"{where}: malformed snnexport neuron metadata ({e})") from None
@@ -265,9 +265,9 @@ class GraphExt:
                 if f.name == "input_shape":
                     kw[f.name] = tuple(int(x) for x in np.asarray(v).reshape(-1))
                 elif f.name == "extra":
-                    kw[f.name] = {k: _scalar(x) for k, x in dict(v).items()}
+                    kw[f.name] = {k: scalar(x) for k, x in dict(v).items()}
                 else:
-                    kw[f.name] = _scalar(v)
+                    kw[f.name] = scalar(v)
         ext = cls(**kw)
         if ext.input_layout not in INPUT_LAYOUTS:
             raise ExtensionError(f"{where}: input_layout must be one of {INPUT_LAYOUTS}, got {ext.input_layout!r}")
@@ -337,7 +337,7 @@ def _input_node_shape(graph) -> Optional[tuple]:
 
 
 def time_reduction(node) -> Optional[str]:
-    red = _scalar(node_ext(node).get("time_reduction"))
+    red = scalar(node_ext(node).get("time_reduction"))
     if red is None or red == "":
         return None
     if red not in TIME_REDUCTIONS:
@@ -347,7 +347,7 @@ def time_reduction(node) -> Optional[str]:
 
 def node_op(node) -> Optional[str]:
     """The operation extension of a node (one of :data:`NODE_OPS`), or ``None``."""
-    op = _scalar(node_ext(node).get("op"))
+    op = scalar(node_ext(node).get("op"))
     if op in (None, ""):
         return None
     if op not in NODE_OPS:
@@ -356,7 +356,7 @@ def node_op(node) -> Optional[str]:
 
 
 def source_path(node) -> Optional[str]:
-    p = _scalar(node_ext(node).get("source_path"))
+    p = scalar(node_ext(node).get("source_path"))
     return str(p) if p not in (None, "") else None
 
 
@@ -369,13 +369,13 @@ def consumer_warnings(graph) -> List[str]:
         ext = node_ext(node)
         red = ext.get("time_reduction")
         if red:
-            out.append(f"{name}: input is the {_scalar(red)} over time of its inputs; plain NIR applies it at every step")
+            out.append(f"{name}: input is the {scalar(red)} over time of its inputs; plain NIR applies it at every step")
         if node_op(node) == "max_pool2d":
             out.append(f"{name}: max pooling (snnexport op max_pool2d); plain NIR computes the window average "
                        f"({type(node).__name__})")
-        if _scalar(ext.get("op")) in ("relu", "sigmoid"):
-            out.append(f"{name}: applies {_scalar(ext.get('op'))}; plain NIR sees an identity Scale")
-        if _scalar(ext.get("op")) == "conv_transpose2d":
+        if scalar(ext.get("op")) in ("relu", "sigmoid"):
+            out.append(f"{name}: applies {scalar(ext.get('op'))}; plain NIR sees an identity Scale")
+        if scalar(ext.get("op")) == "conv_transpose2d":
             out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
                        f"input (see snnexport.conv_transpose), which plain NIR cannot say")
         if "dynamics" not in ext:

@@ -92,9 +92,9 @@ def _linear():
 
 
 def _scale_prepare(n, c):
-    from ..extension import _scalar, node_ext
+    from ..extension import scalar, node_ext
 
-    op = _scalar(node_ext(n).get("op"))
+    op = scalar(node_ext(n).get("op"))
     if op is None:
         return {"s": c.b.param(c.name, "scale", n.scale)}
     ops = {"relu": "Relu", "sigmoid": "Sigmoid"}  # snnexport activation ops (extension)

@@ -59,10 +59,9 @@ from ..errors import SnnexportError
 from ..extension import NeuronExt, neuron_ext, plain_ext
 from ..semantics import SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
-from .reference.nodes import Ctx, Rule
+from .reference.nodes import Ctx, Rule, module_key
 from .reference.program import Program, compile_graph
 from .reference.runner import simulate
-from .snntorch_sim import _key as _module_key
 
 ADAPT_GE = ("ge compare: Norse fires on v - v_th > 0; v_th = nextafter(theta, -inf) (exactly v >= theta), "
             "a subtract reset subtracts theta itself")
@@ -334,7 +333,7 @@ class NorseNetwork(nn.Module):
         self.neurons: Dict[str, NorseNeuron] = {n: p["neuron"] for n, p in self.program.params.items() if "neuron" in p}
         self.modules_by_node = nn.ModuleDict()
         for n, m in self.neurons.items():  # keys made safe for torch (node names may be `forward`, `a.b`)
-            self.modules_by_node[_module_key(n, self.modules_by_node)] = m
+            self.modules_by_node[module_key(n, self.modules_by_node)] = m
 
     @property
     def adapters(self) -> List[str]:

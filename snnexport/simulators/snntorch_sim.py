@@ -67,7 +67,7 @@ from ..errors import SnnexportError
 from ..extension import neuron_ext, node_op, plain_ext
 from ..semantics import SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
-from .reference.nodes import Ctx, Rule, T, _conv_params, _pool_params
+from .reference.nodes import Ctx, Rule, T, conv_params, module_key, pool_params
 from .reference.program import Program, compile_graph
 from .reference.runner import simulate
 
@@ -392,7 +392,7 @@ def _conv(n, c, dims: int):
 
     if dims == 2 and meta(n) is not None:
         return _conv_transpose(n, c)
-    p = _conv_params(n, c, dims)
+    p = conv_params(n, c, dims)
     w = p["w"]
     cls = nn.Conv2d if dims == 2 else nn.Conv1d
     m = cls(w.shape[1] * p["groups"], w.shape[0], tuple(w.shape[2:]), stride=p["stride"], padding=p["padding"],
@@ -403,7 +403,7 @@ def _conv(n, c, dims: int):
 
 
 def _avgpool(n, c):
-    p = _pool_params(n, c)
+    p = pool_params(n, c)
     if node_op(n) == "max_pool2d":  # the max-pooling extension (snnexport.extension)
         return nn.MaxPool2d(p["k"], p["s"], p["p"])
     return nn.AvgPool2d(p["k"], p["s"], p["p"], count_include_pad=True)
@@ -430,16 +430,6 @@ for _t in ("LI", "CubaLI"):
 
 # ----------------------------------------------------------------------------- network
 
-def _key(name: str, taken: nn.ModuleDict) -> str:
-    """A ModuleDict key for a node name: torch refuses dots, empty names and anything that is
-    already an attribute (``forward``, ``training``, ``__class__``), so such names get a suffix."""
-    base = name.replace(".", "_") or "node"
-    key, i = base, 1
-    while key in taken or hasattr(taken, key):
-        key, i = f"{base}_{i}", i + 1
-    return key
-
-
 class SnnTorchNetwork(nn.Module):
     """A NIR graph imported into snnTorch: ``forward(x [T, B, ...])`` returns the readout of the
     first Output node; :meth:`run` returns the full :class:`SimResult` (spikes per node).
@@ -457,7 +447,7 @@ class SnnTorchNetwork(nn.Module):
         for name in self.program.order + self.program.post_order:
             mod = self.program.params[name].get("module")
             if isinstance(mod, nn.Module):
-                key = _key(name, self.layers)
+                key = module_key(name, self.layers)
                 self.layers[key] = mod
                 self.node_of[key] = name
         self.adapters: List[str] = list(self.program.adapters)
