@@ -300,7 +300,7 @@ def _safe(fn):
 
 def _source_forward(model, graph, x):
     from snnexport.extension import graph_ext
-    from snnexport.sources.convert import to_source_layout
+    from snnexport.sources.frameworks import to_source_layout
     from snnexport.sources.frameworks import reset_state
 
     reset_state(model)

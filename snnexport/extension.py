@@ -7,7 +7,7 @@ exact, every node and the graph may carry ``metadata["snnexport"]``, a flat-ish 
 ``nir.write``/``nir.read`` round-trip as HDF5 groups. Standard NIR consumers ignore it and
 still read a meaningful graph: the NIR fields are always filled with the Euler
 discretisation of the same dynamics (``dt`` from the graph extension), so a consumer that
-ignores the extension runs the "closest plain-NIR" network and :func:`consumer_warnings`
+ignores the extension runs the "closest plain-NIR" network and :func:`snnexport.consumers.consumer_warnings`
 says exactly where it will differ.
 
 Graph extension (``graph.metadata["snnexport"]``), see :class:`GraphExt`.
@@ -78,7 +78,7 @@ their equations are in docs/quantization.md.
 
 Operation extension (``op`` on a non-neuron node): the node computes another function than
 its NIR type says; plain consumers run the NIR type (the documented fallback, listed by
-:func:`consumer_warnings` and ``snnexport inspect``):
+:func:`snnexport.consumers.consumer_warnings` and ``snnexport inspect``):
 
 ``max_pool2d``  stored as ``AvgPool2d`` (same ``kernel_size``, ``stride``, ``padding``):
                 ``y[c, i, j] = max_{0 <= a < kh, 0 <= b < kw} x[c, i*sh + a - ph, j*sw + b - pw]``
@@ -107,7 +107,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
@@ -361,48 +361,3 @@ def source_path(node) -> Optional[str]:
 
 
 # ----- what a standard NIR consumer would get wrong ----------------------------------------
-
-def consumer_warnings(graph) -> List[str]:
-    """One line per place where a consumer that ignores the extension would differ."""
-    out: List[str] = []
-    for name, node in graph.nodes.items():
-        ext = node_ext(node)
-        red = ext.get("time_reduction")
-        if red:
-            out.append(f"{name}: input is the {scalar(red)} over time of its inputs; plain NIR applies it at every step")
-        if node_op(node) == "max_pool2d":
-            out.append(f"{name}: max pooling (snnexport op max_pool2d); plain NIR computes the window average "
-                       f"({type(node).__name__})")
-        if scalar(ext.get("op")) in ("relu", "sigmoid"):
-            out.append(f"{name}: applies {scalar(ext.get('op'))}; plain NIR sees an identity Scale")
-        if scalar(ext.get("op")) == "conv_transpose2d":
-            out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
-                       f"input (see snnexport.conv_transpose), which plain NIR cannot say")
-        if "dynamics" not in ext:
-            continue
-        n = neuron_ext(node, name)
-        if n.compare == "ge":
-            out.append(f"{name}: fires on v >= threshold; plain NIR fires on v > threshold")
-        if n.reset == "subtract":
-            out.append(f"{name}: resets by subtracting the threshold; plain NIR resets to v_reset")
-        if n.reset == "none" and type(node).__name__ in SPIKING_TYPES:
-            out.append(f"{name}: never resets; plain NIR resets to v_reset")
-        if n.reset_timing == "delayed" and n.reset != "none":
-            out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
-        if n.reset_timing == "delayed_after" and n.reset != "none":
-            out.append(f"{name}: reset applied after the next step's update (snnTorch zero reset with reset_delay); "
-                       f"plain NIR resets at once")
-        if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
-            out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
-        if n.v_init() is not None:
-            out.append(f"{name}: the membrane starts at v_init (SpikingJelly starts at v_reset); plain NIR starts at 0")
-        if n.dynamics in ("sigmoid", "sigmoid_decay_input"):
-            out.append(f"{name}: decays by multiplying with k = sigmoid(w); plain NIR's dt/tau rounds differently")
-    from .consumers import consumer_notes  # per-importer conventions (dt, r, time units, edges)
-
-    gext = graph_ext(graph)
-    if any(type(n).__name__ in NEURON_TYPES for n in graph.nodes.values()):
-        out.append(f"time constants are in seconds for dt = {gext.dt:g} s (stored only in metadata {KEY}.dt; "
-                   f"give it to importers that take dt)" if "dt" in gext.known else
-                   "the graph states no dt: time constants (s) have no step size; every importer assumes its own")
-    return out + consumer_notes(graph)

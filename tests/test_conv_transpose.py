@@ -23,7 +23,7 @@ from snnexport import conv_transpose as ct  # noqa: E402
 from snnexport.checkpoint import LoadedModel  # noqa: E402
 from snnexport.counting import linear_map  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
-from snnexport.extension import consumer_warnings  # noqa: E402
+from snnexport.consumers import consumer_warnings  # noqa: E402
 from snnexport.graph import read_graph, write_graph  # noqa: E402
 from snnexport.simulators.reference.runner import simulate  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402

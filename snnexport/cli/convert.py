@@ -18,7 +18,7 @@ from .options import load_graph_or_model, model_options
 @model_options
 def convert(model, output, nir_compat, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
     """Convert a PyTorch SNN checkpoint into a NIR graph (HDF5)."""
-    from ..extension import consumer_warnings
+    from ..consumers import consumer_warnings
     from ..graph import write_graph
     from ..safe_files import refuse_overwriting_input
 

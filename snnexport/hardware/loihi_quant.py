@@ -27,7 +27,7 @@ from ..extension import KEY, GraphExt, graph_ext, node_ext, set_node_ext
 from ..graph import execution_order
 from . import structure
 from .loihi_sim import LoihiLayer, LoihiNet
-from .quantize import Change, register_quantizer
+from .quantizers import Change, register_quantizer
 from .xylo_quant import SPIKING, WEIGHTS, format_values, float_neuron
 
 TARGET = "loihi2"

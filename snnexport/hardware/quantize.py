@@ -1,4 +1,4 @@
-"""``snnexport quantize``: a graph in a target's number formats and neuron model.
+"""Quantization: a graph in a target's number formats and neuron model (``snnexport quantize``).
 
 One quantizer per target (registry :data:`QUANTIZERS`); each returns the quantized graph
 and the list of :class:`Change` s it made (``beta 0.95 -> 0.9375``), which the command
@@ -9,33 +9,12 @@ closest float reading of the same network, so any NIR consumer still runs someth
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Tuple
+from typing import List, Tuple
 
 import nir
 
 from ..errors import SnnexportError
-
-QUANTIZERS: Dict[str, Callable[..., Tuple[nir.NIRGraph, List["Change"]]]] = {}
-
-
-@dataclass
-class Change:
-    node: str
-    what: str
-    before: str
-    after: str
-    why: str = ""
-
-    def line(self) -> str:
-        return f"{self.node}: {self.what} {self.before} -> {self.after}" + (f" ({self.why})" if self.why else "")
-
-
-def register_quantizer(name: str):
-    def deco(fn):
-        QUANTIZERS[name] = fn
-        return fn
-    return deco
+from .quantizers import QUANTIZERS, Change, register_quantizer  # noqa: F401  (the registry the quantizers fill)
 
 
 def quantize(graph: nir.NIRGraph, target: str, ignore_fit: bool = False) -> Tuple[nir.NIRGraph, List[Change]]:

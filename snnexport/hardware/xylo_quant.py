@@ -35,7 +35,7 @@ from ..semantics import SPIKING_TYPES
 from ..extension import KEY, GraphExt, graph_ext, neuron_ext, node_ext, set_node_ext
 from ..graph import execution_order
 from . import structure
-from .quantize import Change, register_quantizer
+from .quantizers import Change, register_quantizer
 from .xylo_sim import MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES, XyloNet
 
 TARGET = "xylo-audio2"

@@ -14,10 +14,9 @@ import torch
 
 from ..errors import SnnexportError
 from ..extension import graph_ext, source_path
-from ..semantics import SPIKING_TYPES
 from ..graph import output_is_time_reduced
-from ..sources.convert import to_source_layout
-from ..sources.frameworks import cast_state, reset_state
+from ..semantics import SPIKING_TYPES
+from ..sources.frameworks import cast_state, reset_state, to_source_layout
 from ..sources.registry import neuron_rule
 from .base import SimResult, register_simulator
 
