@@ -80,3 +80,31 @@ def test_default_participants_come_from_the_registry_in_row_order():
     assert not any(p.default for p in PARTICIPANTS.values() if p.role == "chip")
     roles = [PARTICIPANTS[s].role for s in with_source]
     assert roles == sorted(roles, key=["source", "reference", "simulator", "upstream"].index)
+
+
+def test_the_library_import_graph_has_no_circle():
+    files = {}
+    for path, rel in _library_files():
+        parts = ["snnexport", *rel.parts[:-1]] + ([] if rel.name == "__init__.py" else [rel.stem])
+        files[".".join(parts)] = (path, rel)
+    graph = {mod: {name for name in _imports(path, rel) if name in files and name != mod}
+             for mod, (path, rel) in files.items()}
+    # a package's __init__ importing its own submodules is how packages re-export: not a circle
+    graph = {m: {n for n in deps if not n.startswith(m + ".")} for m, deps in graph.items()}
+    state, stack, circles = {}, [], []
+
+    def visit(m):
+        state[m] = "open"
+        stack.append(m)
+        for n in sorted(graph[m]):
+            if state.get(n) == "open":
+                circles.append(stack[stack.index(n):] + [n])
+            elif n not in state:
+                visit(n)
+        stack.pop()
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m)
+    assert circles == []
