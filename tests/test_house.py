@@ -108,3 +108,16 @@ def test_the_library_import_graph_has_no_circle():
         if m not in state:
             visit(m)
     assert circles == []
+
+
+def test_lazy_commands_list_their_own_help():
+    from snnexport import cli
+
+    cli._register_optional_commands()
+    listed = {n: cli.cli.commands[n].get_short_help_str(limit=60) for n in cli._LAZY_COMMANDS}
+    for name in cli._LAZY_COMMANDS:
+        cli._load_command(name)
+        real = cli.cli.commands[name]
+        assert not getattr(real, "_lazy", False)
+        assert real.help.split("\n\n")[0] == cli._LAZY_COMMANDS[name][2], name
+        assert real.get_short_help_str(limit=60) == listed[name], name

@@ -22,19 +22,58 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ..errors import SnnexportError, os_error_message, terminal_safe  # noqa: E402
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# Commands whose modules import torch/nir (through the library) are imported only when run:
+# `--help` and `targets` do not need them. Each entry: module of this package, attribute, and
+# the first paragraph of the command's help (`snnexport --help` shortens it as for the real one).
+_LAZY_COMMANDS = {
+    "report": ("report", "command", "Spikes, sparsity, synaptic operations and energy per hardware target for a graph or checkpoint."),
+    "targets": ("catalog", "targets_command", "List the hardware targets of `snnexport report` with their evidence grades."),
+    "models": ("catalog", "models_command", "List the model zoo: size, source framework, recorded metric."),
+    "train": ("catalog", "train_command", "Train a zoo model reproducibly (progress bar, metric per epoch)."),
+    "export-onnx": ("export_onnx", "command", "Export a NIR graph or a checkpoint as an ONNX model (unrolled over T, or a Loop)."),
+    "quantize": ("quantize", "command", "Convert a graph or checkpoint to a target's number formats and neuron model; print what changed."),
+}
+
+
+class _LazyGroup(click.Group):
+    """Lists the lazy commands by their one-line help; imports one only to run it."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in _LAZY_COMMANDS and getattr(self.commands.get(args[0]), "_lazy", False):
+            _load_command(args[0])
+        return super().resolve_command(ctx, args)
+
+
+def _load_command(name: str) -> None:
+    import importlib
+
+    mod, attr, _ = _LAZY_COMMANDS[name]
+    cli.add_command(getattr(importlib.import_module(f"{__name__}.{mod}"), attr), name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="snnexport")
 def cli():
     """Exact export of PyTorch spiking neural networks to NIR, verified across simulators."""
 
 
-def _register_commands() -> None:
-    """Every command module's commands on the group (imported on first use: see main)."""
-    from . import catalog, convert, export_onnx, quantize, report, verify
+def _register_optional_commands() -> None:
+    """Placeholders with their one-line help for the lazy commands, replaced by the real
+    command when one is run (``_LazyGroup``)."""
+    for name, (_mod, _attr, short) in _LAZY_COMMANDS.items():
+        if name not in cli.commands:
+            placeholder = click.Command(name, help=short)
+            placeholder._lazy = True
+            cli.add_command(placeholder)
 
-    for cmd in (convert.convert, convert.inspect, verify.verify, report.command, export_onnx.command, quantize.command,
-                catalog.targets_command, catalog.models_command, catalog.train_command):
+
+def _register_commands() -> None:
+    """The light commands (their modules import the library only when run), then the lazy ones."""
+    from . import convert, verify
+
+    for cmd in (convert.convert, convert.inspect, verify.verify):
         cli.add_command(cmd)
+    _register_optional_commands()
 
 
 def _fail(message: str, code: int = 2) -> None:
