@@ -26,7 +26,7 @@ def bench_simulate(rounds: int) -> None:
     import torch
 
     import snnexport
-    from snnexport.cli import load_graph_or_model
+    from snnexport.cli.options import load_graph_or_model
     from snnexport.inputs import make_input
     from snnexport.simulators.reference import runner
 

@@ -303,7 +303,7 @@ def _safe(fn):
 
 def _source_forward(model, graph, x):
     from snnexport.extension import graph_ext
-    from snnexport.sources.convert import to_source_layout
+    from snnexport.sources.frameworks import to_source_layout
     from snnexport.sources.frameworks import reset_state
 
     reset_state(model)
@@ -367,7 +367,7 @@ def bench_convert_verify(loaded, info: str, results: Dict[str, Any], quick: bool
     from snnexport.checkpoint import save
     from snnexport.graph import read_graph
     from snnexport.simulators.reference import compile_graph, simulate
-    from snnexport.verify import default_sims, run_verify
+    from snnexport.verification import default_sims, run_verify
 
     print("\nsnnexport convert / verify (MNIST-FC, " + info + ")")
     with tempfile.TemporaryDirectory() as tmp:

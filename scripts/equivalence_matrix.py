@@ -21,11 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from snnexport.checkpoint import LoadedModel, load  # noqa: E402
 from snnexport.inputs import make_input  # noqa: E402
-from snnexport.simulators import SIMULATORS, load_all  # noqa: E402
+from snnexport.simulators import load_all, participants  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
-from snnexport.verify import run_verify  # noqa: E402
+from snnexport.verification import run_verify  # noqa: E402
 
-PARTICIPANTS = ["source", "reference", "snntorch", "norse", "onnxruntime", "snntorch-upstream", "norse-upstream"]
 
 
 def snntorch_leaky():
@@ -98,7 +97,7 @@ def main() -> None:
     args = ap.parse_args()
     dtype = torch.float64 if args.dtype == "float64" else torch.float32
     load_all()
-    sims = [s for s in PARTICIPANTS if s in SIMULATORS]
+    sims = participants(default=True)  # every default participant the registry holds
     cases = []
     for title, build in BUILDERS:
         torch.manual_seed(0)

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from snnexport.cli import load_graph_or_model  # noqa: E402
+from snnexport.cli.options import load_graph_or_model  # noqa: E402
 from snnexport.hardware.quantize import quantize  # noqa: E402
 from snnexport.hardware import loihi_quant, loihi_sim, xylo_quant, xylo_sim  # noqa: E402
 from snnexport.simulators import SIMULATORS, load_all  # noqa: E402

@@ -24,7 +24,8 @@ from models.registry import CHECKPOINTS, load_zoo  # noqa: E402
 from snnexport.checkpoint import load  # noqa: E402
 from snnexport.inputs import make_input  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
-from snnexport.verify import run_verify  # noqa: E402
+from snnexport.simulators import load_all, participants  # noqa: E402
+from snnexport.verification import run_verify  # noqa: E402
 
 TARGETS = ["loihi", "truenorth", "snn-45nm-fp32", "ann-45nm-fp32"]
 
@@ -48,6 +49,10 @@ def metric_text(metrics: dict, name: str) -> str:
 
 
 def main() -> None:
+    global SIMS
+    load_all()
+    # the default participants of the registry, upstream witnesses aside (a table column each)
+    SIMS = participants(default=True, roles=("source", "reference", "simulator"))
     ap = argparse.ArgumentParser()
     ap.add_argument("--plots", default=str(ROOT / "docs" / "img"))
     args = ap.parse_args()
@@ -61,7 +66,7 @@ def main() -> None:
         graph = convert_model(loaded)
         sample = sample_of(entry)
         x = make_input(graph, path=str(sample)) if sample.exists() else make_input(graph, batch=4)
-        rep = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch", "norse", "onnxruntime"], source=loaded)
+        rep = run_verify(graph, x, torch.float64, SIMS, source=loaded)
         mism = sum(r.mismatches for r in rep.participants)
         params = sum(p.numel() for p in loaded.model.parameters())
         cmd = [sys.executable, "-m", "snnexport.cli", "report", str(entry.checkpoint_path), "--input", str(sample),
@@ -82,7 +87,7 @@ def main() -> None:
             cells.append(f"{e['energy_j'] * 1e6:.3g} µJ ({e['energy_j'] / base:.2g}×, {fit})" if e["costed"] else "n/a")
         energy_rows.append(f"| {name} | {per['effective_acs']:,.0f} ACs + {per['effective_macs']:,.0f} MACs | {per.get('activation_sparsity', 0):.3f} | "
                            f"{base * 1e6:.3g} µJ | " + " | ".join(cells) + " |")
-    print("| model | seed | framework | parameters | T | metric | spikes / inference | verify mismatches (float64, 5 participants) |")
+    print(f"| model | seed | framework | parameters | T | metric | spikes / inference | verify mismatches (float64, {len(SIMS)} participants) |")
     print("|---|---|---|---|---|---|---|---|")
     print("\n".join(zoo_rows))
     print()

@@ -14,12 +14,12 @@ _LAZY = {
     "register_neuron": (".sources.registry", "register_neuron"),
     "register_arch": (".architectures", "register_arch"),
     "convert": (".api", "convert"),
-    # modules that are also callable: snnexport.verify(...) is snnexport.api.verify(...)
-    # (see snnexport/callable_module.py for why)
-    "verify": (".verify", None),
-    "report": (".report", None),
+    # plain functions: the modules are snnexport.verification and snnexport.reporting, so that
+    # importing them never rebinds these names
+    "verify": (".api", "verify"),
+    "report": (".api", "report"),
     "simulate": (".api", "simulate"),
-    "VerifyResult": (".verify", "VerifyResult"),
+    "VerifyResult": (".verification", "VerifyResult"),
     "testing": (".testing", None),
 }
 

@@ -114,7 +114,7 @@ def verify(model: ModelOrGraph, x, *, sims: Optional[Sequence[str]] = None, dtyp
            keep_results: Optional[Dict[str, Any]] = None, source=None, progress: bool = False,
            input_layout: Optional[str] = None, dt: Optional[float] = None, input_kind: Optional[str] = None):
     """Run ``x`` (time-major ``[T, B, *input_shape]``) through every participant and compare
-    each with the reference simulator; returns a :class:`snnexport.verify.VerifyResult`.
+    each with the reference simulator; returns a :class:`snnexport.verification.VerifyResult`.
 
     ``sims``: participant names (default: ``source`` for a module, ``reference``, snnTorch,
     Norse, ONNX Runtime and the upstream witnesses; ``upstream=False`` drops the witnesses).
@@ -125,7 +125,7 @@ def verify(model: ModelOrGraph, x, *, sims: Optional[Sequence[str]] = None, dtyp
     A participant that cannot run the graph becomes a row with status ``"cannot run"``. A
     module passed in is not modified (the source participant runs a copy)."""
     from .resources import parse_size
-    from .verify import default_sims, run_verify
+    from .verification import default_sims, run_verify
 
     x = _time_major(x, dtype)
     graph, loaded = _graph_and_source(model, x, input_layout, dt, input_kind)
@@ -163,10 +163,10 @@ def report(model: ModelOrGraph, x, *, targets: Optional[Union[str, Sequence[str]
            source: str = "", run: Optional[Dict[str, Any]] = None, input_layout: Optional[str] = None,
            dt: Optional[float] = None, input_kind: Optional[str] = None):
     """Spike counts, sparsity, synaptic operations and energy per hardware target for ``x``
-    (time-major); returns a :class:`snnexport.report.Report` (``.to_json()``, ``.results``).
+    (time-major); returns a :class:`snnexport.reporting.Report` (``.to_json()``, ``.results``).
     ``targets``: names or a comma-separated string (default: every known target);
     ``baseline``: the dense target the energy ratios refer to (``None``: no ratios)."""
-    from .report import DEFAULT_BASELINE, build_report
+    from .reporting import DEFAULT_BASELINE, build_report
     from .targets import load_targets, select_targets
 
     x = _time_major(x, dtype)
@@ -190,14 +190,14 @@ def simulate(graph: nir.NIRGraph, x, *, dtype: Optional[torch.dtype] = None, rec
     The compiled program is cached per graph and dtype, so repeated calls cost no
     recompilation (see :func:`snnexport.simulators.reference.program_for` for when the cache
     is refreshed). ``dtype``: default ``x``'s dtype when it is float32/float64, else float64."""
-    from .simulators.reference import runner
+    from .simulators.reference import program, runner
 
     t = torch.as_tensor(x)
     if dtype is None:
         dtype = t.dtype if t.dtype in (torch.float32, torch.float64) else torch.float64
     if t.dim() < 2:
         raise SnnexportError(f"x must be time-major [T, B, ...], got shape {tuple(t.shape)}")
-    prog = runner.program_for(graph, dtype)
+    prog = program.program_for(graph, dtype)
     return runner.simulate(prog, t, dtype, record_activations=record_activations, record_membranes=record_membranes, mode=mode)
 
 

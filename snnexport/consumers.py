@@ -13,7 +13,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
-from .extension import graph_ext, neuron_ext
+from .extension import KEY, NEURON_TYPES, SPIKING_TYPES, graph_ext, neuron_ext, node_ext, node_op, scalar
 
 CONSUMERS: Dict[str, Callable[["View"], List[str]]] = {}
 
@@ -184,4 +184,45 @@ def _merge_same(lines: List[str], view: View) -> List[str]:
     return [f"{', '.join(heads)}: {text}" if heads[0] else text for text, heads in merged.items()]
 
 
-
+def consumer_warnings(graph) -> List[str]:
+    """One line per place where a consumer that ignores the extension would differ."""
+    out: List[str] = []
+    for name, node in graph.nodes.items():
+        ext = node_ext(node)
+        red = ext.get("time_reduction")
+        if red:
+            out.append(f"{name}: input is the {scalar(red)} over time of its inputs; plain NIR applies it at every step")
+        if node_op(node) == "max_pool2d":
+            out.append(f"{name}: max pooling (snnexport op max_pool2d); plain NIR computes the window average "
+                       f"({type(node).__name__})")
+        if scalar(ext.get("op")) in ("relu", "sigmoid"):
+            out.append(f"{name}: applies {scalar(ext.get('op'))}; plain NIR sees an identity Scale")
+        if scalar(ext.get("op")) == "conv_transpose2d":
+            out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
+                       f"input (see snnexport.conv_transpose), which plain NIR cannot say")
+        if "dynamics" not in ext:
+            continue
+        n = neuron_ext(node, name)
+        if n.compare == "ge":
+            out.append(f"{name}: fires on v >= threshold; plain NIR fires on v > threshold")
+        if n.reset == "subtract":
+            out.append(f"{name}: resets by subtracting the threshold; plain NIR resets to v_reset")
+        if n.reset == "none" and type(node).__name__ in SPIKING_TYPES:
+            out.append(f"{name}: never resets; plain NIR resets to v_reset")
+        if n.reset_timing == "delayed" and n.reset != "none":
+            out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
+        if n.reset_timing == "delayed_after" and n.reset != "none":
+            out.append(f"{name}: reset applied after the next step's update (snnTorch zero reset with reset_delay); "
+                       f"plain NIR resets at once")
+        if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
+            out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
+        if n.v_init() is not None:
+            out.append(f"{name}: the membrane starts at v_init (SpikingJelly starts at v_reset); plain NIR starts at 0")
+        if n.dynamics in ("sigmoid", "sigmoid_decay_input"):
+            out.append(f"{name}: decays by multiplying with k = sigmoid(w); plain NIR's dt/tau rounds differently")
+    gext = graph_ext(graph)
+    if any(type(n).__name__ in NEURON_TYPES for n in graph.nodes.values()):
+        out.append(f"time constants are in seconds for dt = {gext.dt:g} s (stored only in metadata {KEY}.dt; "
+                   f"give it to importers that take dt)" if "dt" in gext.known else
+                   "the graph states no dt: time constants (s) have no step size; every importer assumes its own")
+    return out + consumer_notes(graph)  # per-importer conventions (dt, r, time units, edges)

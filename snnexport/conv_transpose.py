@@ -45,16 +45,16 @@ def _pair(v) -> Tuple[int, int]:
 
 def meta(node) -> Optional[Dict[str, Any]]:
     """The transposed-convolution metadata of a ``Conv2d`` node, or ``None`` for a plain conv."""
-    from .extension import _scalar, node_ext
+    from .extension import scalar, node_ext
 
     if type(node).__name__ != "Conv2d":
         return None
     ext = node_ext(node)
-    if _scalar(ext.get("op")) != OP:
+    if scalar(ext.get("op")) != OP:
         return None
     return {
         "stride": _pair(ext["stride"]), "padding": _pair(ext["padding"]), "output_padding": _pair(ext["output_padding"]),
-        "dilation": _pair(ext["dilation"]), "groups": int(_scalar(ext["groups"])),
+        "dilation": _pair(ext["dilation"]), "groups": int(scalar(ext["groups"])),
         "weight": np.asarray(ext["weight"], dtype=np.float64),
         "input_shape": tuple(int(s) for s in np.asarray(ext["input_shape"]).reshape(-1)),
     }

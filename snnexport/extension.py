@@ -7,7 +7,7 @@ exact, every node and the graph may carry ``metadata["snnexport"]``, a flat-ish 
 ``nir.write``/``nir.read`` round-trip as HDF5 groups. Standard NIR consumers ignore it and
 still read a meaningful graph: the NIR fields are always filled with the Euler
 discretisation of the same dynamics (``dt`` from the graph extension), so a consumer that
-ignores the extension runs the "closest plain-NIR" network and :func:`consumer_warnings`
+ignores the extension runs the "closest plain-NIR" network and :func:`snnexport.consumers.consumer_warnings`
 says exactly where it will differ.
 
 Graph extension (``graph.metadata["snnexport"]``), see :class:`GraphExt`.
@@ -78,7 +78,7 @@ their equations are in docs/quantization.md.
 
 Operation extension (``op`` on a non-neuron node): the node computes another function than
 its NIR type says; plain consumers run the NIR type (the documented fallback, listed by
-:func:`consumer_warnings` and ``snnexport inspect``):
+:func:`snnexport.consumers.consumer_warnings` and ``snnexport inspect``):
 
 ``max_pool2d``  stored as ``AvgPool2d`` (same ``kernel_size``, ``stride``, ``padding``):
                 ``y[c, i, j] = max_{0 <= a < kh, 0 <= b < kw} x[c, i*sh + a - ph, j*sw + b - pw]``
@@ -107,29 +107,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 
 KEY = "snnexport"
 FORMAT_VERSION = 1
 
-# Which extra parameters each dynamics form needs (beyond the NIR node's own fields).
-DYNAMICS_PARAMS: Dict[str, tuple] = {
-    "beta": ("beta", "gain"),
-    "tau_decay_input": ("tau", "gain"),
-    "tau": ("tau", "gain"),
-    "euler": ("tau_mem_inv", "r"),
-    "sigmoid_decay_input": ("k", "gain"),
-    "sigmoid": ("k", "gain"),
-    "rc": ("r", "rc_inv", "time_step", "decay"),
-}
+# The forms, the parameters each needs, the neuron/spiking types: one table (snnexport/semantics.py).
+from .semantics import CUBA_DYNAMICS_PARAMS, DYNAMICS_PARAMS, NEURON_TYPES, SPIKING_TYPES  # noqa: E402,F401
+
 FLOAT32_SUFFIX = "_float32"  # a parameter's float32-run override (see "per-dtype parameters")
-CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {
-    "beta": ("alpha", "syn_gain", "beta", "gain"),
-    "norse": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
-    "norse_jump": ("tau_mem_inv", "tau_syn_inv", "syn_gain"),
-}
 COMPARES = ("gt", "ge")
 RESETS = ("value", "subtract", "none")
 RESET_TIMINGS = ("immediate", "delayed", "delayed_after")
@@ -137,15 +125,13 @@ TIME_REDUCTIONS = ("mean", "sum", "last", "max")
 INPUT_LAYOUTS = ("TB", "BT", "step", "static")
 NODE_OPS = ("max_pool2d", "conv_transpose2d", "relu", "sigmoid")  # operation extensions (see module docstring)
 INPUT_KINDS = ("spikes", "analog")
-NEURON_TYPES = ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I")  # I: NIR Integrator
-SPIKING_TYPES = ("LIF", "IF", "CubaLIF")
 
 
 class ExtensionError(ValueError):
     """The snnexport metadata of a node or graph is malformed."""
 
 
-def _scalar(v: Any) -> Any:
+def scalar(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     if isinstance(v, bytes):
@@ -199,12 +185,12 @@ class NeuronExt:
     def from_meta(cls, meta: Dict[str, Any], node_type: str, where: str = "") -> "NeuronExt":
         try:
             ext = cls(
-                dynamics=str(_scalar(meta["dynamics"])),
+                dynamics=str(scalar(meta["dynamics"])),
                 params={k: np.asarray(v, dtype=np.float64) for k, v in dict(meta.get("params", {})).items()},
-                compare=str(_scalar(meta.get("compare", "gt"))),
-                reset=str(_scalar(meta.get("reset", "value"))),
-                reset_timing=str(_scalar(meta.get("reset_timing", "immediate"))),
-                dt=float(_scalar(meta.get("dt", 1.0))),
+                compare=str(scalar(meta.get("compare", "gt"))),
+                reset=str(scalar(meta.get("reset", "value"))),
+                reset_timing=str(scalar(meta.get("reset_timing", "immediate"))),
+                dt=float(scalar(meta.get("dt", 1.0))),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ExtensionError(f"{where}: malformed snnexport neuron metadata ({e})") from None
@@ -279,9 +265,9 @@ class GraphExt:
                 if f.name == "input_shape":
                     kw[f.name] = tuple(int(x) for x in np.asarray(v).reshape(-1))
                 elif f.name == "extra":
-                    kw[f.name] = {k: _scalar(x) for k, x in dict(v).items()}
+                    kw[f.name] = {k: scalar(x) for k, x in dict(v).items()}
                 else:
-                    kw[f.name] = _scalar(v)
+                    kw[f.name] = scalar(v)
         ext = cls(**kw)
         if ext.input_layout not in INPUT_LAYOUTS:
             raise ExtensionError(f"{where}: input_layout must be one of {INPUT_LAYOUTS}, got {ext.input_layout!r}")
@@ -315,6 +301,21 @@ def neuron_ext(node, where: str = "") -> Optional[NeuronExt]:
     return NeuronExt.from_meta(ext, type(node).__name__, where)
 
 
+def plain_ext(node, dt: float) -> NeuronExt:
+    """A node without our metadata: NIR's own semantics, Euler-discretised with the graph dt."""
+    name = type(node).__name__
+    if name in ("IF", "I"):  # dv/dt = r*I
+        return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
+    if name in ("CubaLIF", "CubaLI"):
+        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first).
+        # The membrane sees r*J: J is linear in its input, so r folds into the input gain
+        # (bit-identical to the same graph with w_in*r and r=1).
+        return NeuronExt("norse_jump", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
+                                        "syn_gain": np.asarray(node.r) * np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)},
+                         dt=dt)
+    return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
+
+
 def graph_ext(graph) -> GraphExt:
     """The graph extension; for a graph written elsewhere (no ``input_shape`` recorded) the
     per-sample input shape is the ``Input`` node's own type."""
@@ -336,7 +337,7 @@ def _input_node_shape(graph) -> Optional[tuple]:
 
 
 def time_reduction(node) -> Optional[str]:
-    red = _scalar(node_ext(node).get("time_reduction"))
+    red = scalar(node_ext(node).get("time_reduction"))
     if red is None or red == "":
         return None
     if red not in TIME_REDUCTIONS:
@@ -346,7 +347,7 @@ def time_reduction(node) -> Optional[str]:
 
 def node_op(node) -> Optional[str]:
     """The operation extension of a node (one of :data:`NODE_OPS`), or ``None``."""
-    op = _scalar(node_ext(node).get("op"))
+    op = scalar(node_ext(node).get("op"))
     if op in (None, ""):
         return None
     if op not in NODE_OPS:
@@ -355,53 +356,8 @@ def node_op(node) -> Optional[str]:
 
 
 def source_path(node) -> Optional[str]:
-    p = _scalar(node_ext(node).get("source_path"))
+    p = scalar(node_ext(node).get("source_path"))
     return str(p) if p not in (None, "") else None
 
 
 # ----- what a standard NIR consumer would get wrong ----------------------------------------
-
-def consumer_warnings(graph) -> List[str]:
-    """One line per place where a consumer that ignores the extension would differ."""
-    out: List[str] = []
-    for name, node in graph.nodes.items():
-        ext = node_ext(node)
-        red = ext.get("time_reduction")
-        if red:
-            out.append(f"{name}: input is the {_scalar(red)} over time of its inputs; plain NIR applies it at every step")
-        if node_op(node) == "max_pool2d":
-            out.append(f"{name}: max pooling (snnexport op max_pool2d); plain NIR computes the window average "
-                       f"({type(node).__name__})")
-        if _scalar(ext.get("op")) in ("relu", "sigmoid"):
-            out.append(f"{name}: applies {_scalar(ext.get('op'))}; plain NIR sees an identity Scale")
-        if _scalar(ext.get("op")) == "conv_transpose2d":
-            out.append(f"{name}: transposed convolution; its NIR Conv2d fields apply to the zero-upsampled, padded "
-                       f"input (see snnexport.conv_transpose), which plain NIR cannot say")
-        if "dynamics" not in ext:
-            continue
-        n = neuron_ext(node, name)
-        if n.compare == "ge":
-            out.append(f"{name}: fires on v >= threshold; plain NIR fires on v > threshold")
-        if n.reset == "subtract":
-            out.append(f"{name}: resets by subtracting the threshold; plain NIR resets to v_reset")
-        if n.reset == "none" and type(node).__name__ in SPIKING_TYPES:
-            out.append(f"{name}: never resets; plain NIR resets to v_reset")
-        if n.reset_timing == "delayed" and n.reset != "none":
-            out.append(f"{name}: reset applied one step late (snnTorch reset_delay); plain NIR resets at once")
-        if n.reset_timing == "delayed_after" and n.reset != "none":
-            out.append(f"{name}: reset applied after the next step's update (snnTorch zero reset with reset_delay); "
-                       f"plain NIR resets at once")
-        if n.dynamics == "norse" and type(node).__name__.startswith("Cuba"):
-            out.append(f"{name}: input enters the synaptic current after the membrane step (Norse order)")
-        if n.v_init() is not None:
-            out.append(f"{name}: the membrane starts at v_init (SpikingJelly starts at v_reset); plain NIR starts at 0")
-        if n.dynamics in ("sigmoid", "sigmoid_decay_input"):
-            out.append(f"{name}: decays by multiplying with k = sigmoid(w); plain NIR's dt/tau rounds differently")
-    from .consumers import consumer_notes  # per-importer conventions (dt, r, time units, edges)
-
-    gext = graph_ext(graph)
-    if any(type(n).__name__ in NEURON_TYPES for n in graph.nodes.values()):
-        out.append(f"time constants are in seconds for dt = {gext.dt:g} s (stored only in metadata {KEY}.dt; "
-                   f"give it to importers that take dt)" if "dt" in gext.known else
-                   "the graph states no dt: time constants (s) have no step size; every importer assumes its own")
-    return out + consumer_notes(graph)

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import markup_safe
-from .extension import KEY, consumer_warnings, graph_ext
+from .consumers import consumer_warnings
+from .extension import KEY, graph_ext
 from .graph import euler_warnings, execution_order, incoming, param_count, reading_notes
 
 # Graph facts a file from elsewhere may not state: shown as "unknown", never as our defaults.

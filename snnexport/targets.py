@@ -59,10 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import click
-
-from .errors import SnnexportError, markup_safe, reading, terminal_safe
-from . import jsonout
+from .errors import SnnexportError, reading
 
 # "unconfirmed": a figure whose cited source could not be checked (issue 15's re-grading);
 # report output lists such fields beside every energy that uses them.
@@ -374,88 +371,3 @@ def select_targets(all_targets: Dict[str, Target], names: Optional[str]) -> List
     if unknown:
         raise SnnexportError(f"--targets: unknown target(s) {', '.join(unknown)} (known: {', '.join(all_targets)})")
     return [all_targets[n] for n in dict.fromkeys(wanted)]
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def _fmt_e(t: Target, key: str) -> str:
-    v = t.energy.get(key)
-    if v is None:
-        return "-"
-    s = f"{v:g}"
-    g = t.grade_of(f"energy.{key}")
-    return s + ("?" if g == "unconfirmed" else "*" if g == "estimate" and t.grade != "estimate" else "")
-
-
-def _neuron_cell(t: Target) -> str:
-    if "neuron_update_active_pj" in t.energy:
-        return f"{_fmt_e(t, 'neuron_update_active_pj')} / {_fmt_e(t, 'neuron_update_idle_pj')}"
-    return _fmt_e(t, "neuron_update_pj")
-
-
-def _capacity(t: Target) -> str:
-    c = t.constraints
-    if "cores" in c and "neurons_per_core" in c:
-        return f"{c['cores']} x {c['neurons_per_core']}"
-    if "max_neurons" in c:
-        return f"{c['max_neurons']}"
-    return "-"
-
-
-@click.command("targets")
-@click.option("--json", "as_json", is_flag=True, help="Print every target as JSON.")
-@click.option("--show", "show", metavar="NAME", help="Print every field, source and note of one target.")
-@click.option("--targets-dir", "targets_dirs", multiple=True, type=click.Path(),
-              help="Extra folder of target .toml files (repeatable; also $SNNEXPORT_TARGETS).")
-def targets_command(as_json, show, targets_dirs):
-    """List the hardware targets of `snnexport report` with their evidence grades."""
-    targets = load_targets(targets_dirs)
-    if show:
-        t = select_targets(targets, show)[0]
-        if as_json:
-            click.echo(jsonout.dumps(t.to_json(), indent=2, sort_keys=True))
-            return
-        _print_one(t)
-        return
-    if as_json:
-        click.echo(jsonout.dumps({n: t.to_json() for n, t in targets.items()}, indent=2, sort_keys=True))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="snnexport hardware targets (energies in pJ; * = estimate inside a better-graded target; ? = source unconfirmed)")
-    for col in ("name", "kind", "grade", "SOP", "MAC", "neuron upd.", "spike", "cores x neurons", "source"):
-        table.add_column(col, overflow="fold")
-    for t in targets.values():
-        src = t.sources[0]
-        cells = (t.name, t.kind, t.grade, _fmt_e(t, "synaptic_op_pj"), _fmt_e(t, "mac_pj"), _neuron_cell(t),
-                 _fmt_e(t, "spike_pj"), _capacity(t), _short_cite(src.cite))
-        table.add_row(*(markup_safe(c) for c in cells))  # text from target files: no markup, no escapes
-    import sys
-
-    (Console() if sys.stdout.isatty() else Console(width=170)).print(table)
-    if not targets:
-        click.echo(f"no targets found in {', '.join(map(str, target_dirs(targets_dirs)))}")
-
-
-def _short_cite(cite: str) -> str:
-    return cite if len(cite) <= 70 else cite[:67] + "..."
-
-
-def _echo(text: str) -> None:
-    click.echo(terminal_safe(text))  # fields come from target files
-
-
-def _print_one(t: Target) -> None:
-    _echo(f"{t.name}: {t.title}")
-    _echo(f"  kind: {t.kind}   grade: {t.grade}" + (f"   process: {t.process}" if t.process else ""))
-    if t.note:
-        _echo(f"  note: {t.note}")
-    for s in t.sources:
-        _echo(f"  source: {s.cite} [{s.where}]" + (f" {s.url}" if s.url else ""))
-    for section, values in (("energy", t.energy), ("constraints", t.constraints)):
-        for k, v in values.items():
-            key = f"{section}.{k}"
-            extra = f"  [{t.grades[key]}]" if key in t.grades else ""
-            note = f"  -- {t.notes[key]}" if key in t.notes else ""
-            _echo(f"  {key} = {v}{extra}{note}")

@@ -17,7 +17,7 @@ import torch
 
 
 def describe_divergence(d: dict) -> str:
-    """One line for a first-divergence record of :class:`snnexport.verify.VerifyResult`."""
+    """One line for a first-divergence record of :class:`snnexport.verification.VerifyResult`."""
     s = (f"step {d['step']}, node {d['node']!r}, batch {d['batch']}, neuron {tuple(d['neuron'])}: "
          f"reference spike {d['reference_spike']:g}, participant spike {d['participant_spike']:g}")
     if "reference_membrane" in d:

@@ -15,7 +15,7 @@ from rich.table import Table
 from .atomic import atomic_path
 from .errors import SnnexportError, markup_safe
 from .simulators import SimResult
-from .verify import CANNOT_RUN, VerifyResult
+from .verification import CANNOT_RUN, VerifyResult
 
 
 def _fmt_div(d) -> str:

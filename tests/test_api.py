@@ -13,7 +13,7 @@ import torch
 
 import snnexport
 from snnexport.simulators import base
-from snnexport.simulators.reference import runner
+from snnexport.simulators.reference import program, runner
 from snnexport.testing import assert_spike_identical
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,9 +164,9 @@ def test_simulate_compiles_once_per_graph_and_dtype(model, monkeypatch):
     x = spikes_in(seed=5).double()
     graph = snnexport.convert(model, x)
     calls = []
-    real = runner.compile_graph
-    monkeypatch.setattr(runner, "compile_graph", lambda g, dtype=torch.float64, rules=None: calls.append(dtype) or real(g, dtype, rules))
-    runner.forget_programs()
+    real = program.compile_graph
+    monkeypatch.setattr(program, "compile_graph", lambda g, dtype=torch.float64, rules=None: calls.append(dtype) or real(g, dtype, rules))
+    program.forget_programs()
     a = snnexport.simulate(graph, x)
     b = snnexport.simulate(graph, x)
     assert calls == [torch.float64]
@@ -187,5 +187,5 @@ def test_simulate_compiles_once_per_graph_and_dtype(model, monkeypatch):
     assert len(calls) == 3 and c.spikes["lif2"].sum() < a.spikes["lif2"].sum()
     # after an in-place edit, forget_programs makes the next call compile afresh
     graph.nodes["lif2"].v_threshold[...] = 1e9
-    runner.forget_programs(graph)
+    program.forget_programs(graph)
     assert snnexport.simulate(graph, x).spikes["lif2"].sum() == 0 and len(calls) == 4

@@ -413,7 +413,7 @@ def test_float32_flips_against_snntorch_within_rounding_rule():
 
     from snnexport.checkpoint import load
     from snnexport.sources import convert_model
-    from snnexport.verify import run_verify
+    from snnexport.verification import run_verify
 
     path = Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "mnist_snntorch.pt"
     if not path.exists():

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from snnexport.consumers import consumer_notes
-from snnexport.extension import KEY, consumer_warnings
+from snnexport.consumers import consumer_warnings
+from snnexport.extension import KEY
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,11 +23,11 @@ from snnexport import conv_transpose as ct  # noqa: E402
 from snnexport.checkpoint import LoadedModel  # noqa: E402
 from snnexport.counting import linear_map  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
-from snnexport.extension import consumer_warnings  # noqa: E402
+from snnexport.consumers import consumer_warnings  # noqa: E402
 from snnexport.graph import read_graph, write_graph  # noqa: E402
 from snnexport.simulators.reference.runner import simulate  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
-from snnexport.verify import READOUT_TOL, run_verify  # noqa: E402
+from snnexport.verification import READOUT_TOL, run_verify  # noqa: E402
 
 F64, F32 = torch.float64, torch.float32
 PARTICIPANTS = ["source", "reference", "snntorch", "norse", "onnxruntime"]

@@ -19,11 +19,12 @@ import snnexport
 
 from snnexport.checkpoint import LoadedModel
 from snnexport.errors import SnnexportError
-from snnexport.extension import consumer_warnings, graph_ext, node_ext, time_reduction
+from snnexport.consumers import consumer_warnings
+from snnexport.extension import graph_ext, node_ext, time_reduction
 from snnexport.inputs import make_input
 from snnexport.sources import convert_model
 from snnexport.sources.registry import NeuronSpec, register_neuron
-from snnexport.verify import run_verify
+from snnexport.verification import run_verify
 from tests.helpers import randomise_bn
 
 SIMS = ["source", "reference", "snntorch", "norse", "onnxruntime"]

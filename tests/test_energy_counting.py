@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from snnexport.counting import count
-from snnexport.report import target_energy
+from snnexport.reporting import target_energy
 from snnexport.targets import load_targets
 from tests.test_report import graph_of
 from snnexport.sources.neurons import neuron_nodes

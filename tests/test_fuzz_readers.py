@@ -206,7 +206,7 @@ def test_memory_guard_refuses_or_chunks(files, capsys):
     # a budget that fits one sample but not all: chunked run, same answer as unchunked
     from snnexport.inputs import make_input
     from snnexport.resources import bytes_per_sample
-    from snnexport.verify import run_verify
+    from snnexport.verification import run_verify
 
     x = make_input(graph, 5, 6, 0)
     per = bytes_per_sample(graph, 5, 8, 3)

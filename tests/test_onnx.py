@@ -20,11 +20,11 @@ from snnexport.errors import SnnexportError  # noqa: E402
 from snnexport.examples.spikingrx import sew_block_model  # noqa: E402
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext  # noqa: E402
 from snnexport.graph import write_graph  # noqa: E402
-from snnexport.onnx_export import export_graph, write_onnx  # noqa: E402
+from snnexport.onnx import export_graph, write_onnx  # noqa: E402
 from snnexport.simulators.onnxruntime_sim import run_model  # noqa: E402
 from snnexport.simulators.reference import simulate  # noqa: E402
 from snnexport.sources.registry import NeuronSpec, register_neuron  # noqa: E402
-from snnexport.verify import Row, compare, run_verify  # noqa: E402
+from snnexport.verification import Row, compare, run_verify  # noqa: E402
 from tests.helpers import run_cli  # noqa: E402
 from tests.helpers import randomise_bn  # noqa: E402
 

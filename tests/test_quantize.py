@@ -20,7 +20,7 @@ from snnexport.graph import read_graph
 from snnexport.hardware.quantize import chip_target, quantize
 from snnexport.hardware.xylo_quant import layer_delays, to_xylo_net
 from snnexport.hardware.xylo_sim import XyloNet, simulate
-from snnexport.verify import run_verify
+from snnexport.verification import run_verify
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def test_integer_model_equals_xylosim_bit_for_bit_on_saturating_random_networks(
 @pytest.fixture(scope="module")
 def shd_quantized(tmp_path_factory):
     out = tmp_path_factory.mktemp("q") / "shd_xylo.nir"
-    from snnexport.cli import load_graph_or_model
+    from snnexport.cli.options import load_graph_or_model
 
     graph, _ = load_graph_or_model(str(SHD))
     q, changes = quantize(graph, "xylo-audio2", ignore_fit=True)
@@ -110,7 +110,7 @@ def test_quantize_changes_and_integer_semantics(shd_quantized):
 
 
 def test_quantize_refuses_a_network_beyond_the_pools_without_ignore_fit():
-    from snnexport.cli import load_graph_or_model
+    from snnexport.cli.options import load_graph_or_model
     from snnexport.errors import SnnexportError
 
     graph, _ = load_graph_or_model(str(SHD))
@@ -205,7 +205,7 @@ def test_loihi2_quantize_and_participant_on_mnist_snntorch(tmp_path, capsys):
     fc1 = q.nodes["fc1"].metadata["snnexport"]["chip"]
     assert fc1["sign_mode"] == "mixed" and np.all(w % 2 == 0) and np.array_equal(lava_weights(w), w) and np.abs(w).max() == 254
     x = torch.from_numpy(np.load(ROOT / "models" / "checkpoints" / "mnist_snntorch_sample.npy")).to(torch.float64)
-    from snnexport.cli import load_graph_or_model
+    from snnexport.cli.options import load_graph_or_model
 
     graph, _ = load_graph_or_model(str(ckpt))
     rep = run_verify(graph, x, torch.float64, sims=["reference", "loihi2"])

@@ -13,7 +13,7 @@ import torch
 from snnexport.counting import count
 from snnexport.extension import KEY, GraphExt, set_node_ext
 from snnexport.graph import execution_order, write_graph
-from snnexport.report import build_report
+from snnexport.reporting import build_report
 from snnexport.sources.neurons import neuron_nodes
 from snnexport.sources.registry import NeuronSpec
 from snnexport.targets import load_targets, select_targets

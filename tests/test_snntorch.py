@@ -406,7 +406,7 @@ def test_importer_non_spiking_readouts(kind, dyn):
 
 @pytest.mark.parametrize("kind", ["LIF", "IF", "CubaLIF", "LI", "CubaLI"])
 def test_importer_plain_nir_nodes_use_nir_semantics(kind):
-    """No snnexport metadata: NIR's Euler step with the graph dt (reference _plain_ext)."""
+    """No snnexport metadata: NIR's Euler step with the graph dt (extension.plain_ext)."""
     g = _graph(kind, "euler", "gt", "value", "immediate", plain=True)
     x = spikes_in(seed=14, rate=0.5)
     ref, got = simulate(g, x), to_snntorch(g).run(x)

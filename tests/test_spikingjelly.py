@@ -18,7 +18,8 @@ import nir  # noqa: E402
 
 import snnexport  # noqa: E402
 from snnexport.errors import SnnexportError  # noqa: E402
-from snnexport.extension import KEY, consumer_warnings, graph_ext, neuron_ext  # noqa: E402
+from snnexport.consumers import consumer_warnings  # noqa: E402
+from snnexport.extension import KEY, graph_ext, neuron_ext  # noqa: E402
 from snnexport.simulators.reference.runner import simulate  # noqa: E402
 from snnexport.simulators.source import run_source_model  # noqa: E402
 

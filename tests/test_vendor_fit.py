@@ -28,7 +28,7 @@ import pytest
 import torch
 
 from snnexport.extension import KEY, GraphExt
-from snnexport.report import build_report
+from snnexport.reporting import build_report
 from snnexport.targets import load_targets
 
 DT = 1e-3

@@ -15,7 +15,7 @@ import torch
 from snnexport.extension import KEY, GraphExt
 from snnexport.simulators import base
 from snnexport.simulators.reference import simulate
-from snnexport.verify import CANNOT_RUN, run_verify
+from snnexport.verification import CANNOT_RUN, run_verify
 from tests.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

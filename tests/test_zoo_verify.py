@@ -10,7 +10,7 @@ from models.registry import CHECKPOINTS, load_zoo
 from snnexport.checkpoint import load
 from snnexport.inputs import make_input
 from snnexport.sources import convert_model
-from snnexport.verify import run_verify
+from snnexport.verification import run_verify
 
 ZOO = load_zoo()
 PARTICIPANTS = ["source", "reference", "snntorch", "norse", "onnxruntime"]

@@ -31,8 +31,8 @@ from ..extension import KEY, GraphExt, graph_ext, node_ext, set_node_ext
 from ..graph import execution_order
 from . import structure
 from .loihi_sim import LoihiLayer, LoihiNet, sign_mode
-from .quantize import Change, register_quantizer
-from .xylo_quant import SPIKING, WEIGHTS, _fmt, float_neuron
+from .quantizers import Change, register_quantizer
+from .xylo_quant import SPIKING, WEIGHTS, format_values, float_neuron
 
 TARGET = "loihi2"
 VTH_TARGET = 4096
@@ -91,7 +91,7 @@ def quantize_loihi2(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.
             q.nodes[p] = nir.Linear(weight=wq)
             q.nodes[p].metadata = dict(getattr(graph.nodes[p], "metadata", None) or {})
             set_node_ext(q.nodes[p], chip={"target": TARGET, "weight_exp": exp, "weight_bits": 8, "sign_mode": mode})
-            changes.append(Change(p, "weights", f"float ({_fmt(graph.nodes[p].weight)})",
+            changes.append(Change(p, "weights", f"float ({format_values(graph.nodes[p].weight)})",
                                   f"8-bit {mode} Lava Dense weights, weight_exp {exp}",
                                   "mixed sign: even values, Lava drops the LSB" if mode == "mixed" else ""))
             b = getattr(graph.nodes[p], "bias", None)
@@ -104,10 +104,10 @@ def quantize_loihi2(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.
         set_node_ext(new, chip={"target": TARGET, "du": du, "dv": dv, "vth": vth, "bias_mant": mant, "bias_exp": bexp,
                                 "state_bits": 24})
         q.nodes[n] = new
-        changes.append(Change(n, "beta", _fmt(f["beta"]), _fmt(1 - dv / 4096), f"12-bit decay, dv {_fmt(dv)}"))
+        changes.append(Change(n, "beta", format_values(f["beta"]), format_values(1 - dv / 4096), f"12-bit decay, dv {format_values(dv)}"))
         if f["alpha"] is not None:
-            changes.append(Change(n, "alpha", _fmt(f["alpha"]), _fmt(1 - (du + 1) / 4096), f"12-bit decay, du {_fmt(du)}"))
-        changes.append(Change(n, "threshold", _fmt(theta), f"vth {_fmt(vth)} (<< 6, fires on >)", f"scale {s:.6g} per unit"))
+            changes.append(Change(n, "alpha", format_values(f["alpha"]), format_values(1 - (du + 1) / 4096), f"12-bit decay, du {format_values(du)}"))
+        changes.append(Change(n, "threshold", format_values(theta), f"vth {format_values(vth)} (<< 6, fires on >)", f"scale {s:.6g} per unit"))
         if f["reset"] != "value" or np.any(f["v_reset"] != 0):
             changes.append(Change(n, "reset", f"{f['reset']}", "to 0", "Lava's LIF resets v to 0"))
         changes.append(Change(n, "delay", "0", f"{_delay(graph, n)} step(s)", "one step per Dense"))

@@ -31,14 +31,15 @@ import nir
 import numpy as np
 
 from ..errors import SnnexportError
+from ..semantics import SPIKING_TYPES
 from ..extension import KEY, GraphExt, graph_ext, neuron_ext, node_ext, set_node_ext
 from ..graph import execution_order
 from . import structure
-from .quantize import Change, register_quantizer
+from .quantizers import Change, register_quantizer
 from .xylo_sim import MAX_HIDDEN_SPIKES, MAX_OUTPUT_SPIKES, XyloNet
 
 TARGET = "xylo-audio2"
-SPIKING = ("LIF", "IF", "CubaLIF")
+SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 WEIGHTS = ("Linear", "Affine")
 
 
@@ -90,7 +91,7 @@ def dash_of(factor: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(d, posinf=15), 1, 15).astype(np.int64)
 
 
-def _fmt(v: np.ndarray) -> str:
+def format_values(v: np.ndarray) -> str:
     u = np.unique(np.round(np.asarray(v, dtype=np.float64).reshape(-1), 6))
     return f"{u[0]:g}" if u.size == 1 else f"{u.size} values in [{u.min():g}, {u.max():g}]"
 
@@ -102,7 +103,7 @@ def quantize_xylo(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.NI
     import torch
 
     from ..counting import count
-    from ..report import fit_check
+    from ..reporting import fit_check
     from ..sources.neurons import neuron_nodes
     from ..sources.registry import NeuronSpec
     from ..targets import load_targets
@@ -144,14 +145,14 @@ def quantize_xylo(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.NI
             q.nodes[p] = nir.Linear(weight=wq)
             q.nodes[p].metadata = dict(getattr(graph.nodes[p], "metadata", None) or {})
             set_node_ext(q.nodes[p], chip={"target": TARGET, "scale": float(s), "weight_bits": 8})
-            changes.append(Change(p, "weights", f"float ({_fmt(graph.nodes[p].weight)})", f"int8 (scale {s:.6g})"))
+            changes.append(Change(p, "weights", f"float ({format_values(graph.nodes[p].weight)})", f"int8 (scale {s:.6g})"))
             bias = getattr(graph.nodes[p], "bias", None)
             if bias is not None and np.any(_arr(bias) != 0):
-                changes.append(Change(p, "bias", _fmt(bias), "dropped", "the Xylo mapper does not transfer biases"))
+                changes.append(Change(p, "bias", format_values(bias), "dropped", "the Xylo mapper does not transfer biases"))
         th = np.broadcast_to(f["theta"], shape) * s
         th_q = np.ceil(th) if f["compare"] == "ge" else np.floor(th) + 1
         if np.any(th_q > 32767) or np.any(th_q < 1):
-            changes.append(Change(n, "threshold", _fmt(th_q), "clipped to [1, 32767]", "int16 threshold"))
+            changes.append(Change(n, "threshold", format_values(th_q), "clipped to [1, 32767]", "int16 threshold"))
         th_q = np.clip(th_q, 1, 32767).astype(np.int64)
         role = "output" if n in out_layers else "hidden"
         spec = NeuronSpec(dynamics="beta", kind="CubaLIF", alpha=a, syn_gain=a, beta=b, gain=1.0, threshold=th_q.astype(np.float64),
@@ -163,14 +164,14 @@ def quantize_xylo(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.NI
                                 "state_bits": 16},
                      **{k: v for k, v in meta_src.items() if k == "source_path"})
         q.nodes[n] = new
-        changes.append(Change(n, "beta", _fmt(f["beta"]), _fmt(b), f"bitshift decay, dash_mem {_fmt(dm)}"))
+        changes.append(Change(n, "beta", format_values(f["beta"]), format_values(b), f"bitshift decay, dash_mem {format_values(dm)}"))
         if f["alpha"] is None:
-            changes.append(Change(n, "synaptic current", "none", f"alpha {_fmt(a)}", "Xylo neurons are current-based: dash_syn = 1"))
+            changes.append(Change(n, "synaptic current", "none", f"alpha {format_values(a)}", "Xylo neurons are current-based: dash_syn = 1"))
         else:
-            changes.append(Change(n, "alpha", _fmt(f["alpha"]), _fmt(a), f"bitshift decay, dash_syn {_fmt(ds)}"))
-        changes.append(Change(n, "threshold", _fmt(f["theta"]), f"{_fmt(th_q)} (int16)", f"x scale {s:.6g}, fires on >="))
+            changes.append(Change(n, "alpha", format_values(f["alpha"]), format_values(a), f"bitshift decay, dash_syn {format_values(ds)}"))
+        changes.append(Change(n, "threshold", format_values(f["theta"]), f"{format_values(th_q)} (int16)", f"x scale {s:.6g}, fires on >="))
         if f["reset"] != "subtract":
-            changes.append(Change(n, "reset", f"{f['reset']} (to {_fmt(f['v_reset'])})", "subtract threshold", "the chip subtracts"))
+            changes.append(Change(n, "reset", f"{f['reset']} (to {format_values(f['v_reset'])})", "subtract threshold", "the chip subtracts"))
         changes.append(Change(n, "spikes per step", "1", str(MAX_HIDDEN_SPIKES if role == "hidden" else MAX_OUTPUT_SPIKES),
                               "hidden neurons may fire several times per step" if role == "hidden" else "output neurons"))
         if role == "hidden" and _depth(graph, n, out_layers) > 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -35,10 +35,45 @@ SIMULATORS: Dict[str, Callable[..., SimResult]] = {}
 ROLES: Dict[str, str] = {}
 
 
-def register_simulator(name: str, role: str = "simulator"):
+@dataclass(frozen=True)
+class Participant:
+    """A registered participant: its ``role`` (source, reference, simulator, upstream, chip),
+    whether ``verify`` runs it by default, what it ``needs`` to run ("checkpoint": the source
+    model, not only a graph), the module that registered it, and its ``rank`` among its role
+    (the order of verify's rows)."""
+
+    name: str
+    role: str
+    default: bool
+    needs: Tuple[str, ...]
+    module: str
+    rank: int
+
+
+PARTICIPANTS: Dict[str, Participant] = {}
+ROLE_ORDER = ("source", "reference", "simulator", "upstream", "chip")
+
+
+def register_simulator(name: str, role: str = "simulator", default: bool = False, needs: Iterable[str] = (),
+                       rank: int = 100):
+    """Register ``fn(graph, x, dtype, **context) -> SimResult`` as participant ``name``."""
+
     def deco(fn):
         SIMULATORS[name] = fn
         ROLES[name] = role
+        PARTICIPANTS[name] = Participant(name, role, bool(default), tuple(needs), fn.__module__, rank)
         return fn
 
     return deco
+
+
+def participants(default: Optional[bool] = None, roles: Optional[Iterable[str]] = None,
+                 have_source: bool = True) -> List[str]:
+    """Registered participant names in row order (role, then rank), optionally only the
+    default ones, only some roles, and only those runnable without a checkpoint."""
+    roles = tuple(roles) if roles is not None else None
+    out = [p for p in PARTICIPANTS.values() if p.name in SIMULATORS
+           and (default is None or p.default == default) and (roles is None or p.role in roles)
+           and (have_source or "checkpoint" not in p.needs)]
+    rank = {r: i for i, r in enumerate(ROLE_ORDER)}
+    return [p.name for p in sorted(out, key=lambda p: (rank.get(p.role, len(rank)), p.rank))]

@@ -1,7 +1,7 @@
 """NIR -> Norse: every neuron node runs Norse's own cells, through the shared runner.
 
 Edge summation, recurrence and time reductions come from the reference runner
-(:func:`~snnexport.simulators.reference.runner.compile_graph` with a rule table); each
+(:func:`~snnexport.simulators.reference.program.compile_graph` with a rule table); each
 neuron node is a :class:`NorseNeuron` holding Norse modules and parameter tuples built from
 the node. Neuron nodes without ``snnexport`` metadata get NIR's own semantics with the
 graph's ``dt`` (exactly as the reference does). Norse has no layers of its own: Affine, conv,
@@ -56,11 +56,12 @@ from norse.torch.module.lif import LIFCell
 from norse.torch.module.lif_box import LIFBoxCell
 
 from ..errors import SnnexportError
-from ..extension import NeuronExt, neuron_ext
+from ..extension import NeuronExt, neuron_ext, plain_ext
+from ..semantics import SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
-from .reference.nodes import Ctx, Rule, _plain_ext
-from .reference.runner import Program, compile_graph, simulate
-from .snntorch_sim import _key as _module_key
+from .reference.nodes import Ctx, Rule, module_key
+from .reference.program import Program, compile_graph
+from .reference.runner import simulate
 
 ADAPT_GE = ("ge compare: Norse fires on v - v_th > 0; v_th = nextafter(theta, -inf) (exactly v >= theta), "
             "a subtract reset subtracts theta itself")
@@ -98,10 +99,11 @@ class NorseNeuron(nn.Module):
         self.name = name
         self.dtype = dtype
         tname = type(node).__name__
-        ext: NeuronExt = neuron_ext(node, name) or _plain_ext(node, graph_dt)
+        ext: NeuronExt = neuron_ext(node, name) or plain_ext(node, graph_dt)
+        require_form("norse", ext.dynamics, type(node).__name__, name)
         self.ext = ext
         self.node_type = tname
-        self.spiking = tname in ("LIF", "IF", "CubaLIF")
+        self.spiking = tname in SPIKING_TYPES
         self.cuba = tname.startswith("Cuba")
         shp = (node.output_type or {}).get("output")
         self.shape = tuple(int(s) for s in np.asarray(shp).tolist()) if shp is not None else None
@@ -316,7 +318,7 @@ def _rule(spiking: bool) -> Rule:
                 spiking=spiking, neuron=True)
 
 
-NORSE_RULES: Dict[str, Rule] = {t: _rule(t in ("LIF", "IF", "CubaLIF")) for t in _NEURON_TYPES}
+NORSE_RULES: Dict[str, Rule] = {t: _rule(t in SPIKING_TYPES) for t in _NEURON_TYPES}
 
 
 class NorseNetwork(nn.Module):
@@ -331,7 +333,7 @@ class NorseNetwork(nn.Module):
         self.neurons: Dict[str, NorseNeuron] = {n: p["neuron"] for n, p in self.program.params.items() if "neuron" in p}
         self.modules_by_node = nn.ModuleDict()
         for n, m in self.neurons.items():  # keys made safe for torch (node names may be `forward`, `a.b`)
-            self.modules_by_node[_module_key(n, self.modules_by_node)] = m
+            self.modules_by_node[module_key(n, self.modules_by_node)] = m
 
     @property
     def adapters(self) -> List[str]:
@@ -351,6 +353,6 @@ def to_norse(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64) -> NorseNe
     return NorseNetwork(graph, dtype)
 
 
-@register_simulator("norse")
+@register_simulator("norse", default=True, needs=("norse",), rank=2)
 def run_norse(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     return to_norse(graph, dtype).run(x.to(dtype))

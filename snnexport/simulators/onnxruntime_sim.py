@@ -1,6 +1,6 @@
 """The ``onnxruntime`` verify participant: export the graph to ONNX in memory and run it in ORT.
 
-The model is built by :func:`snnexport.onnx_export.export_graph` (unrolled for the input's
+The model is built by :func:`snnexport.onnx.export_graph` (unrolled for the input's
 ``T`` up to :data:`UNROLL_MAX` steps, the Loop form beyond) and run on the
 CPUExecutionProvider with ``intra_op_num_threads=2``. ORT's graph optimisations are
 switched off: fusions such as MatMul+Add -> Gemm or Conv+Mul folding change the float
@@ -45,7 +45,7 @@ def session(model, optimize: bool = False, threads: int = THREADS):
 def run_model(model, x: torch.Tensor, sess=None) -> SimResult:
     """Run an exported model (its output names map back to NIR nodes through the model's
     ``snnexport.*`` metadata) on time-major ``x`` and collect a :class:`SimResult`."""
-    from ..onnx_export import outputs_of
+    from ..onnx import outputs_of
 
     maps = outputs_of(model)
     sess = sess or session(model)
@@ -65,7 +65,7 @@ def run_model(model, x: torch.Tensor, sess=None) -> SimResult:
 
 def run_onnxruntime(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, f64_ops: str = "lower",
                     loop: Optional[bool] = None, **_: Any) -> SimResult:
-    from ..onnx_export import export_graph
+    from ..onnx import export_graph
 
     steps = int(x.shape[0])
     loop = steps > UNROLL_MAX if loop is None else loop
@@ -78,4 +78,4 @@ def run_onnxruntime(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, f6
 
 # registered only where both packages are installed (``verify --sims`` lists what is available)
 if importlib.util.find_spec("onnx") is not None and importlib.util.find_spec("onnxruntime") is not None:
-    register_simulator("onnxruntime")(run_onnxruntime)
+    register_simulator("onnxruntime", default=True, needs=("onnx", "onnxruntime"), rank=3)(run_onnxruntime)

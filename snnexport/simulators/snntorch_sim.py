@@ -64,12 +64,14 @@ import torch.nn as nn
 import snntorch as snn
 
 from ..errors import SnnexportError
-from ..extension import neuron_ext, node_op
+from ..extension import neuron_ext, node_op, plain_ext
+from ..semantics import SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
-from .reference.nodes import Ctx, Rule, T, _conv_params, _plain_ext, _pool_params
-from .reference.runner import Program, compile_graph, simulate
+from .reference.nodes import Ctx, Rule, T, conv_params, module_key, pool_params
+from .reference.program import Program, compile_graph
+from .reference.runner import simulate
 
-SPIKING = ("LIF", "IF", "CubaLIF")
+SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 # ----------------------------------------------------------------------------- adapted neurons
@@ -130,7 +132,8 @@ def _check_unit(name: str, value: torch.Tensor, what: str, where: str) -> None:
 
 
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
-    ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
+    ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
+    require_form("snntorch", ext.dynamics, type(node).__name__, ctx.name)
     tname = type(node).__name__
     cuba, spiking = tname.startswith("Cuba"), tname in SPIKING
     out = (node.output_type or {}).get("output")
@@ -389,7 +392,7 @@ def _conv(n, c, dims: int):
 
     if dims == 2 and meta(n) is not None:
         return _conv_transpose(n, c)
-    p = _conv_params(n, c, dims)
+    p = conv_params(n, c, dims)
     w = p["w"]
     cls = nn.Conv2d if dims == 2 else nn.Conv1d
     m = cls(w.shape[1] * p["groups"], w.shape[0], tuple(w.shape[2:]), stride=p["stride"], padding=p["padding"],
@@ -400,7 +403,7 @@ def _conv(n, c, dims: int):
 
 
 def _avgpool(n, c):
-    p = _pool_params(n, c)
+    p = pool_params(n, c)
     if node_op(n) == "max_pool2d":  # the max-pooling extension (snnexport.extension)
         return nn.MaxPool2d(p["k"], p["s"], p["p"])
     return nn.AvgPool2d(p["k"], p["s"], p["p"], count_include_pad=True)
@@ -419,23 +422,13 @@ RULES: Dict[str, Rule] = {
     "AvgPool2d": _module_rule(_avgpool),
     "Flatten": _module_rule(_flatten),
 }
-for _t in ("LIF", "IF", "CubaLIF"):
+for _t in SPIKING_TYPES:
     RULES[_t] = NEURON_RULE
 for _t in ("LI", "CubaLI"):
     RULES[_t] = Rule(_neuron_prepare, _neuron_step, _neuron_init, spiking=False, neuron=True)
 
 
 # ----------------------------------------------------------------------------- network
-
-def _key(name: str, taken: nn.ModuleDict) -> str:
-    """A ModuleDict key for a node name: torch refuses dots, empty names and anything that is
-    already an attribute (``forward``, ``training``, ``__class__``), so such names get a suffix."""
-    base = name.replace(".", "_") or "node"
-    key, i = base, 1
-    while key in taken or hasattr(taken, key):
-        key, i = f"{base}_{i}", i + 1
-    return key
-
 
 class SnnTorchNetwork(nn.Module):
     """A NIR graph imported into snnTorch: ``forward(x [T, B, ...])`` returns the readout of the
@@ -454,7 +447,7 @@ class SnnTorchNetwork(nn.Module):
         for name in self.program.order + self.program.post_order:
             mod = self.program.params[name].get("module")
             if isinstance(mod, nn.Module):
-                key = _key(name, self.layers)
+                key = module_key(name, self.layers)
                 self.layers[key] = mod
                 self.node_of[key] = name
         self.adapters: List[str] = list(self.program.adapters)
@@ -477,7 +470,7 @@ def to_snntorch(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64) -> SnnT
     return SnnTorchNetwork(graph, dtype)
 
 
-@register_simulator("snntorch")
+@register_simulator("snntorch", default=True, needs=("snntorch",), rank=1)
 def run_snntorch(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     return to_snntorch(graph, dtype).run(x)
 

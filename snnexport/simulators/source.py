@@ -15,8 +15,8 @@ import torch
 from ..errors import SnnexportError
 from ..extension import graph_ext, source_path
 from ..graph import output_is_time_reduced
-from ..sources.convert import to_source_layout
-from ..sources.frameworks import cast_state, reset_state
+from ..semantics import SPIKING_TYPES
+from ..sources.frameworks import cast_state, reset_state, to_source_layout
 from ..sources.registry import neuron_rule
 from .base import SimResult, register_simulator
 
@@ -29,7 +29,7 @@ def run_source_model(model: torch.nn.Module, graph: nir.NIRGraph, x: torch.Tenso
     ext = graph_ext(graph)
     layout = ext.input_layout
     modules = dict(model.named_modules())
-    spiking = {n: node for n, node in graph.nodes.items() if type(node).__name__ in ("LIF", "IF", "CubaLIF")}
+    spiking = {n: node for n, node in graph.nodes.items() if type(node).__name__ in SPIKING_TYPES}
     records: Dict[str, List[torch.Tensor]] = {n: [] for n in spiking}
     hooks = []
     for name in spiking:
@@ -113,7 +113,7 @@ def _first_tensor(out: Any) -> torch.Tensor:
     raise SnnexportError(f"source model returned {type(out).__name__}, expected a tensor")
 
 
-@register_simulator("source", role="source")
+@register_simulator("source", role="source", default=True, needs=("checkpoint",))
 def run_source(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, source=None, **_: Any) -> SimResult:
     if source is None:
         raise SnnexportError("the source participant needs a checkpoint (.pt), not a .nir graph")

@@ -28,10 +28,11 @@ import torch
 
 from ..errors import SnnexportError
 from ..extension import graph_ext
+from ..semantics import SPIKING_TYPES
 from ..graph import output_names
 from .base import SimResult, register_simulator
 
-_SPIKING = ("LIF", "IF", "CubaLIF")
+_SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 def _sanitize(name: str) -> str:
@@ -67,7 +68,7 @@ def upstream_notes(graph: nir.NIRGraph) -> List[str]:
     return notes
 
 
-@register_simulator("norse-upstream", role="upstream")
+@register_simulator("norse-upstream", role="upstream", default=True, needs=("norse",), rank=2)
 def run_norse_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     import norse.torch as nt
 

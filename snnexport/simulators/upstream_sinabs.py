@@ -23,10 +23,11 @@ import nir
 import torch
 
 from ..errors import SnnexportError
+from ..semantics import SPIKING_TYPES
 from ..graph import plain_view
 from .base import SimResult, register_simulator
 
-SPIKING = ("LIF", "IF", "CubaLIF")
+SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 def import_upstream(graph: nir.NIRGraph, batch: int) -> torch.nn.Module:
@@ -52,7 +53,7 @@ def _time_major(y: torch.Tensor, steps: int, batch: int) -> torch.Tensor:
     return y.reshape(batch, steps, *y.shape[1:]).transpose(0, 1)
 
 
-@register_simulator("sinabs-upstream", role="upstream")
+@register_simulator("sinabs-upstream", role="upstream", needs=("sinabs",))
 def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     steps, batch = int(x.shape[0]), int(x.shape[1])
     net = import_upstream(graph, batch)

@@ -28,11 +28,12 @@ import torch
 import snntorch as snn
 
 from ..errors import SnnexportError
+from ..semantics import SPIKING_TYPES
 from ..graph import plain_view
 from ..sources.snntorch_rules import float64_fixes
 from .base import SimResult, register_simulator
 
-SPIKING = ("LIF", "IF", "CubaLIF")
+SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 def _sanitize(name: str) -> str:
@@ -92,7 +93,7 @@ def _reset(net: torch.nn.Module) -> None:
             m.reset_mem()
 
 
-@register_simulator("snntorch-upstream", role="upstream")
+@register_simulator("snntorch-upstream", role="upstream", default=True, needs=("snntorch",), rank=1)
 def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: Any) -> SimResult:
     plain, upstream_name = importable_view(graph)
     net = import_upstream(graph, plain)

@@ -30,6 +30,7 @@ from torch.overrides import TorchFunctionMode
 from ..errors import SnnexportError, UnsupportedModuleError
 from ..extension import SPIKING_TYPES, GraphExt, KEY, node_ext, set_node_ext
 from . import registry
+from .frameworks import to_source_layout
 from .neurons import neuron_nodes
 from .torch_layers import Parallel, avg_pool2d_node, max_pool2d_nodes
 
@@ -859,11 +860,6 @@ def sample_input(opts: ConvertOptions, steps: int = 3, batch: int = 2, dtype=tor
     x = (torch.rand(shape, generator=g, dtype=dtype) < 0.5).to(dtype) if opts.input_kind == "spikes" \
         else torch.randn(shape, generator=g, dtype=dtype)
     return x
-
-
-def to_source_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
-    """Time-major [T, B, ...] -> what the source model's forward takes."""
-    return x.transpose(0, 1).contiguous() if layout == "BT" else x
 
 
 def trace_to_nir(model: nn.Module, opts: ConvertOptions) -> nir.NIRGraph:

@@ -104,3 +104,8 @@ def reset_state(model: nn.Module) -> None:
 # convention, then the common ones (SpikingJelly MemoryModule.reset, snnTorch reset_hidden).
 _USER_RESETS = ("reset_state", "reset", "reset_hidden")
 _FRAMEWORK_PACKAGES = ("torch", "snntorch", "norse", "spikingjelly")
+
+
+def to_source_layout(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """Time-major [T, B, ...] -> what the source model's forward takes."""
+    return x.transpose(0, 1).contiguous() if layout == "BT" else x

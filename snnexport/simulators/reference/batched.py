@@ -61,7 +61,7 @@ import torch
 from ...errors import SnnexportError
 from ..base import SimResult
 from .nodes import RULES, neuron_step
-from .runner import run_post  # runner imports this module lazily, so no cycle
+from .program import run_post
 
 # optional: without numba every neuron scan uses the torch loop (same results, slower). numba is
 # imported lazily, only once a process has run enough neuron steps for it to pay (see

@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import SnnexportError
-from ...extension import NeuronExt, neuron_ext, node_op
+from ...extension import NeuronExt, neuron_ext, node_op, plain_ext
+from ...semantics import NEURON_TYPES, SPIKING_TYPES, require_form
 
 
 @dataclass
@@ -76,7 +77,7 @@ def _linear():
     return (lambda n, c: {"w": T(n.weight, c)}), _stateless(lambda x, p: F.linear(x, p["w"]))
 
 
-def _conv_params(n, c, dims):
+def conv_params(n, c, dims):
     pad = n.padding if isinstance(n.padding, str) else tuple(int(v) for v in np.atleast_1d(n.padding))
     as_t = lambda v: tuple(int(x) for x in np.broadcast_to(np.atleast_1d(v), (dims,)))  # noqa: E731
     return {"w": T(n.weight, c), "b": T(n.bias, c), "stride": as_t(n.stride), "padding": pad if isinstance(pad, str) else as_t(pad),
@@ -88,7 +89,7 @@ def _conv2d_prepare(n, c):
 
     m = meta(n)
     if m is None:
-        return _conv_params(n, c, 2)
+        return conv_params(n, c, 2)
     # transposed convolution (snnexport.conv_transpose): PyTorch's own op on the source's weight
     return {"transposed": True, "w": T(m["weight"], c), "b": T(n.bias, c), "stride": m["stride"], "padding": m["padding"],
             "output_padding": m["output_padding"], "dilation": m["dilation"], "groups": m["groups"]}
@@ -108,7 +109,7 @@ def _conv2d():
 
 @rule("Conv1d")
 def _conv1d():
-    return (lambda n, c: _conv_params(n, c, 1)), _stateless(
+    return (lambda n, c: conv_params(n, c, 1)), _stateless(
         lambda x, p: F.conv1d(x, p["w"], p["b"], p["stride"], p["padding"], p["dilation"], p["groups"]))
 
 
@@ -123,14 +124,14 @@ def _flatten():
     return prepare, _stateless(lambda x, p: x.flatten(p["start"], p["end"]))
 
 
-def _pool_params(n, c):
+def pool_params(n, c):
     two = lambda v: tuple(int(x) for x in np.broadcast_to(np.atleast_1d(v), (2,)))  # noqa: E731
     return {"k": two(n.kernel_size), "s": two(n.stride), "p": two(n.padding)}
 
 
 def _avg_or_max_params(n, c):
     """An ``AvgPool2d`` node may carry the ``max_pool2d`` operation extension (snnexport.extension)."""
-    p = _pool_params(n, c)
+    p = pool_params(n, c)
     if node_op(n) == "max_pool2d":
         p["fn"] = lambda x: F.max_pool2d(x, p["k"], p["s"], p["p"])
     else:
@@ -145,16 +146,16 @@ def _avgpool():
 
 @rule("SumPool2d")
 def _sumpool():
-    return _pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], divisor_override=1))
+    return pool_params, _stateless(lambda x, p: F.avg_pool2d(x, p["k"], p["s"], p["p"], divisor_override=1))
 
 
 ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid}  # Scale nodes with an snnexport op (extension)
 
 
 def _scale_prepare(n, c):
-    from ...extension import _scalar, node_ext
+    from ...extension import scalar, node_ext
 
-    op = _scalar(node_ext(n).get("op"))
+    op = scalar(node_ext(n).get("op"))
     if op is None:
         return {"s": T(n.scale, c)}
     if op not in ACTIVATIONS:
@@ -174,30 +175,16 @@ def _threshold():
 
 # ---------------------------------------------------------------- neurons
 
-def _plain_ext(node, dt: float) -> NeuronExt:
-    """A node without our metadata: NIR's own semantics, Euler-discretised with the graph dt."""
-    name = type(node).__name__
-    if name in ("IF", "I"):  # dv/dt = r*I
-        return NeuronExt("beta", {"beta": np.ones_like(node.r), "gain": np.asarray(node.r) * dt}, dt=dt)
-    if name in ("CubaLIF", "CubaLI"):
-        # NIR's Euler step for the synapse adds (dt/tau_syn)*w_in*I; Norse's order (input first).
-        # The membrane sees r*J: J is linear in its input, so r folds into the input gain
-        # (bit-identical to the same graph with w_in*r and r=1).
-        return NeuronExt("norse_jump", {"tau_mem_inv": 1.0 / np.asarray(node.tau_mem), "tau_syn_inv": 1.0 / np.asarray(node.tau_syn),
-                                        "syn_gain": np.asarray(node.r) * np.asarray(node.w_in) * dt / np.asarray(node.tau_syn)},
-                         dt=dt)
-    return NeuronExt("euler", {"tau_mem_inv": 1.0 / np.asarray(node.tau), "r": np.asarray(node.r)}, dt=dt)
-
-
 def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
-    ext = neuron_ext(node, ctx.name) or _plain_ext(node, ctx.dt)
+    ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
     name = type(node).__name__
+    require_form("reference", ext.dynamics, name, ctx.name)
     p: Dict[str, Any] = {k: T(v, ctx) for k, v in ext.run_params(ctx.dtype == torch.float32).items()}
     shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
     p["ext"] = ext
     p["shape"] = shape
     p["cuba"] = name.startswith("Cuba")
-    p["spiking"] = name in ("LIF", "IF", "CubaLIF")
+    p["spiking"] = name in SPIKING_TYPES
     p["v_leak"] = T(getattr(node, "v_leak", 0.0), ctx)
     if p["spiking"]:
         p["thr"] = T(node.v_threshold, ctx)
@@ -281,9 +268,18 @@ def neuron_step(I, state, p):
     return S, (U, J_next, S), membrane
 
 
-for _name in ("LIF", "IF", "CubaLIF", "LI", "CubaLI", "I"):  # I: NIR's Integrator (outputs v)
-    RULES[_name] = Rule(_neuron_prepare, neuron_step, neuron_init,
-                        spiking=_name in ("LIF", "IF", "CubaLIF"), neuron=True)
+for _name in NEURON_TYPES:  # I: NIR's Integrator (outputs v)
+    RULES[_name] = Rule(_neuron_prepare, neuron_step, neuron_init, spiking=_name in SPIKING_TYPES, neuron=True)
+
+
+def module_key(name: str, taken: torch.nn.ModuleDict) -> str:
+    """A ModuleDict key for a node name: torch refuses dots, empty names and anything that is
+    already an attribute (``forward``, ``training``, ``__class__``), so such names get a suffix."""
+    base = name.replace(".", "_") or "node"
+    key, i = base, 1
+    while key in taken or hasattr(taken, key):
+        key, i = f"{base}_{i}", i + 1
+    return key
 
 
 def stateless_module_rule(build: Callable[[Any, "Ctx"], torch.nn.Module]) -> Rule:

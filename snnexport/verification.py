@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from .errors import SnnexportError
+from .semantics import SPIKING_TYPES
 from .graph import execution_order
-from .simulators import ROLES, SIMULATORS, SimResult, load_all
+from .simulators import ROLES, SIMULATORS, SimResult, load_all, participants
 
 EPS32 = float(np.finfo(np.float32).eps)
 READOUT_TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
@@ -139,7 +140,7 @@ class Tally:
     def __init__(self, graph: nir.NIRGraph, steps: int, dtype: torch.dtype):
         self.graph, self.dtype = graph, dtype
         order, _ = execution_order(graph)
-        self.nodes = [n for n in order if type(graph.nodes[n]).__name__ in ("LIF", "IF", "CubaLIF")]
+        self.nodes = [n for n in order if type(graph.nodes[n]).__name__ in SPIKING_TYPES]
         k = len(self.nodes)
         self.diff = np.zeros((steps, k), dtype=np.int64)
         self.near = np.zeros((steps, k), dtype=np.int64)
@@ -431,14 +432,4 @@ def _judge(rows: List[Row], dtype, T: int, B: int, chunks: int) -> VerifyResult:
 
 def default_sims(have_source: bool) -> List[str]:
     load_all()
-    base = (["source"] if have_source else []) + ["reference"]
-    return base + [s for s in ("snntorch", "norse", "onnxruntime", "snntorch-upstream", "norse-upstream") if s in SIMULATORS]
-
-
-def _callable_module() -> None:
-    from .callable_module import make_callable
-
-    make_callable(__name__, "snnexport.api:verify")  # snnexport.verify(model, x) is the API function
-
-
-_callable_module()
+    return participants(default=True, have_source=have_source)  # the registry says which, in row order
