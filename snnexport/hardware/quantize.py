@@ -78,7 +78,9 @@ def command(model, target, output, ignore_fit, as_json, arch, arch_kwargs, unsaf
 
     from ..cli import load_graph_or_model
     from ..graph import write_graph
+    from ..safe_files import refuse_overwriting_input
 
+    refuse_overwriting_input(output, model)  # -o equal to the input (or a link to it) would replace it
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     q, changes = quantize(graph, target, ignore_fit=ignore_fit)
     write_graph(q, output)
