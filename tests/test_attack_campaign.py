@@ -624,8 +624,12 @@ _GRAPH_META = {"input_shape_text": ("input_shape", "x"), "input_shape_huge": ("i
                "default_steps_float": ("default_steps", 2.5), "dt_text": ("dt", "abc"), "dt_negative": ("dt", -1.0),
                "dt_inf": ("dt", float("inf")), "dt_nan": ("dt", float("nan"))}
 for _case, (_key, _value) in _GRAPH_META.items():
-    attack("graph_metadata_abuse", _case, ("inspect", "verify", "report", "export-onnx"), needles=(_key,), own_steps=True)(
-        _graph_with_meta(graph_meta={_key: _value}))
+    # A huge default_steps is a well-formed number: inspect shows it; the commands that would run
+    # or unroll that many steps must refuse it.
+    _cmds = ("verify", "report", "export-onnx") if _case == "default_steps_huge" else ("inspect", "verify", "report", "export-onnx")
+    attack("graph_metadata_abuse", _case, _cmds, needles=(_key,), own_steps=True)(_graph_with_meta(graph_meta={_key: _value}))
+attack("valid_unusual", "default_steps_huge_inspected", ("inspect",), expect=0)(
+    _graph_with_meta(graph_meta={"default_steps": 10**9}))
 attack("graph_metadata_abuse", "neuron_beta_text", ("inspect", "verify", "report", "export-onnx"))(
     _graph_with_meta(node_meta={"params": {"beta": "x"}}))
 
@@ -872,6 +876,10 @@ KNOWN = {
         "report has no --max-memory: a 384 MiB sparse .npy (8M steps) fits the default budget and runs for minutes",
     "npy_header_bomb/npz_deflate_bomb/report":
         "report has no --max-memory: a 192 MiB-inflating .npz (4M steps) fits the default budget and runs for minutes",
+    **{f"graph_metadata_abuse/default_steps_huge/{c}":
+       "refused (exit 2, one line) but the message names neither the graph file nor default_steps and blames --steps "
+       "(the step count reaches verify/report/export-onnx without the path; the CLI passes it on)"
+       for c in ("verify", "report", "export-onnx")},
 }
 
 
@@ -884,7 +892,7 @@ class Result:
 
 def run_attack(a: Attack, ws: Workspace, commands: Optional[Sequence[str]] = None) -> List[Result]:
     results = []
-    for cmd in commands or a.commands:
+    for cmd in a.commands if commands is None else commands:
         cid = f"{a.category}/{a.name}/{cmd}"
         try:
             path = a.make(ws)
