@@ -993,9 +993,18 @@ def largest_bombs(ws: Workspace) -> Dict[str, Path]:
 
 def has_max_memory(cmd: str) -> bool:
     """Whether the CLI command takes --max-memory (report and export-onnx should; see the report)."""
-    from snnexport.cli import cli
+    import click
 
-    return any("--max-memory" in getattr(p, "opts", ()) for p in cli.commands[cmd].params)
+    from snnexport import cli as cli_module
+
+    getattr(cli_module, "_register_optional_commands", lambda: None)()  # report, export-onnx... load lazily
+    command = cli_module.cli.get_command(click.Context(cli_module.cli), cmd)
+    return any("--max-memory" in getattr(p, "opts", ()) for p in command.params)
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def rss_table(ws: Workspace) -> List[tuple]:
@@ -1009,13 +1018,13 @@ def rss_table(ws: Workspace) -> List[tuple]:
                 "report": ["report", ws.valid_nir, "--steps", "3", "--batch", "2", "--json"],
                 "export-onnx": ["export-onnx", ws.valid_nir, "-o", ws.root / "base.onnx"]}[cmd]
         code, err, kib = peak_rss_kib(base + budget)
-        rows.append((cmd, "baseline (valid graph)", code, kib, err.strip()[-200:]))
+        rows.append((cmd, "baseline (valid graph)", code, kib, _last_line(err)))
         for name, bomb in bombs.items():
             args = {"verify": ["verify", bomb, "--no-upstream"],
                     "report": ["report", bomb, "--json"],
                     "export-onnx": ["export-onnx", bomb, "-o", ws.root / "bomb.onnx"]}[cmd]
             code, err, kib = peak_rss_kib(args + budget)
-            rows.append((cmd + ("" if budget else " (no --max-memory)"), name, code, kib, err.strip()[-200:]))
+            rows.append((cmd + ("" if budget else " (no --max-memory)"), name, code, kib, _last_line(err)))
     return rows
 
 
