@@ -83,6 +83,9 @@ def describe_os_error(e: OSError) -> str:
 def _check_target(target: Path) -> None:
     if target.is_dir():
         raise SnnexportError(f"{target}: is a directory; give a file name to write")
+    # Renaming onto a device or FIFO would replace the node itself (as root: /dev/full became a file).
+    if target.exists() and not target.is_file():
+        raise SnnexportError(f"{target}: is not a regular file (device, FIFO or socket); refusing to replace it")
     parent = target.parent
     if not parent.exists():
         raise SnnexportError(f"{target}: cannot write: folder {parent} does not exist")

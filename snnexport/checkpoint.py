@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +204,10 @@ def check_state_dict(value: Any, where: str, field: str = "state_dict") -> Dict[
             raise SnnexportError(f"{where}: {_label(field)} has a key of type {type(k).__name__}, expected str")
         if not isinstance(v, torch.Tensor):
             raise SnnexportError(f"{where}: {_label(field + '.' + k[:80])} must be a tensor, got {type(v).__name__}")
+        # NaN/Inf weights would only surface later as a graph node with no file named (and a
+        # reference that mismatches itself): refused here, naming the file and the tensor.
+        if (v.is_floating_point() or v.is_complex()) and not bool(torch.isfinite(v).all()):
+            raise SnnexportError(f"{where}: {_label(field + '.' + k[:80])} has NaN or infinite values")
     return value
 
 
@@ -331,7 +336,10 @@ def _read(path: Path, where: str, unsafe_pickle: bool, max_bytes: Optional[int])
         if not head or head[0] != 0x80:
             raise SnnexportError(f"{where}: not a PyTorch checkpoint (neither a torch zip archive nor a pickle)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not unsafe_pickle)
+        with warnings.catch_warnings():
+            if not unsafe_pickle:  # torch warns about a legacy pickle it is about to refuse: one line only
+                warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=not unsafe_pickle)
     except pickle.UnpicklingError as e:
         msg = " ".join(str(e).split())
         if "weights_only" in msg or "Unsupported global" in msg or "GLOBAL" in msg:

@@ -378,6 +378,8 @@ GRAPH_EXT_KINDS = {"dt": "number", "source_framework": "text", "source_framework
 NODE_EXT_KINDS = {"dynamics": "text", "compare": "text", "reset": "text", "reset_timing": "text", "dt": "number",
                   "params": "arrays", "time_reduction": "text", "source_path": "text", "framework": "text",
                   "batchnorm": "arrays", "folded_batchnorm": "text"}
+# Entries that count or measure time: zero or negative is malformed (not "use the default").
+POSITIVE_EXT_FIELDS = {"default_steps", "format_version"}
 # NIR node fields that are not numeric arrays (everything else must be numbers).
 NON_NUMERIC_FIELDS = {"metadata", "input_type", "output_type", "padding"}
 
@@ -435,6 +437,8 @@ def _check_ext(meta, kinds: Dict[str, str], what: str) -> None:
         problem = _kind_problem(kind, value) if kind else None
         if problem:
             raise SnnexportError(f"{what}: metadata field {KEY}.{key} {problem}")
+        if key in POSITIVE_EXT_FIELDS and kind and np.asarray(value).size == 1 and not np.asarray(value).item() > 0:
+            raise SnnexportError(f"{what}: metadata field {KEY}.{key} must be positive, got {np.asarray(value).item()}")
         for path, problem in _finite_problems(value, f"{KEY}.{key}"):
             raise SnnexportError(f"{what}: metadata field {path} {problem}")
 

@@ -66,7 +66,7 @@ def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_ver
     else:
         form = f"unrolled T={exp.steps}" if exp.form == "unrolled" else "Loop (any T)"
         click.echo(f"wrote {out}: {info['bytes']} bytes, {info['onnx_nodes']} ONNX nodes, opset {exp.opset}, {form}, {dtype}; "
-                   f"outputs {', '.join(info['outputs'])}")
+                   f"outputs {terminal_safe(', '.join(info['outputs']))}")
         for a in exp.adapters:
             click.echo(f"adapter: {terminal_safe(a)}")  # names nodes of the file
         if do_verify:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .. import jsonout
+
 from .options import load_graph_or_model, model_options
 
 
@@ -21,12 +23,14 @@ def command(model, target, output, ignore_fit, as_json, arch, arch_kwargs, unsaf
 
     from ..graph import write_graph
     from ..hardware.quantize import quantize
+    from ..safe_files import refuse_overwriting_input
 
+    refuse_overwriting_input(output, model)  # -o equal to the input (or a link to it) would replace it
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     q, changes = quantize(graph, target, ignore_fit=ignore_fit)
     write_graph(q, output)
     if as_json:
-        click.echo(json.dumps({"target": target, "output": str(output),
+        click.echo(jsonout.dumps({"target": target, "output": str(output),
                                "changes": [c.__dict__ for c in changes]}, indent=2, sort_keys=True))
         return
     click.echo(f"quantized {model} for {target} -> {output}; {len(changes)} changes:")
