@@ -22,6 +22,7 @@ import click
 import nir
 import numpy as np
 
+from . import energy_conventions
 from .atomic import atomic_path
 from .counting import Counts, count
 from .errors import SnnexportError
@@ -294,6 +295,7 @@ class Report:
     baseline: Optional[str]
     source: str
     run: Dict[str, Any]
+    conventions: Optional[Dict[str, Any]] = None  # snnexport.energy_conventions.apply_convention
 
     def to_json(self) -> Dict[str, Any]:
         from .counting import to_json as counts_json
@@ -320,6 +322,7 @@ class Report:
             "baseline": self.baseline,
             "targets": {n: r.to_json() for n, r in self.results.items()},
             "counting_rules": COUNTING_RULES,
+            "conventions": energy_conventions.to_json(self.conventions),
         }
 
 
@@ -435,6 +438,7 @@ def print_report(rep: Report, console=None) -> None:
     for row in target_rows(rep):
         t.add_row(*row)
     con.print(t)
+    energy_conventions.print_table(rep.conventions, con)
     for name, r in rep.results.items():
         con.print(f"[bold]{name}[/bold] ({r.target.grade}): {r.formula()}", highlight=False)
         for u in r.uncosted if r.costed else []:
@@ -452,6 +456,7 @@ def markdown(rep: Report) -> str:
     parts = ["# snnexport report", ""] + [f"- {l}" for l in summary_lines(rep)] + ["", "## Per layer (per inference)", "",
                                                                               table(LAYER_HEAD, layer_rows(rep)), "",
                                                                               "## Per target", "", table(TARGET_HEAD, target_rows(rep)), ""]
+    parts += [energy_conventions.markdown(rep.conventions)]
     for name, r in rep.results.items():
         parts.append(f"### {name}: {r.target.title}")
         parts.append("")
@@ -535,9 +540,11 @@ def _model_options(fn):
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown instead of tables.")
 @click.option("-o", "--output", type=click.Path(), help="Write the report (text, --json or --markdown) to this file.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Write a PNG: firing rates, raster, energy per target.")
+@click.option("--convention", type=click.Choice(list(energy_conventions.CONVENTIONS)), default="neurobench", show_default=True,
+              help="Energy convention driving the target energies (all three are tabulated; docs/report.md).")
 @_model_options
 def command(model, input_path, steps, batch, seed, rate, dtype, target_names, baseline, targets_dirs, as_json,
-            as_markdown, output, plot_path, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
+            as_markdown, output, plot_path, convention, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
     """Spikes, sparsity, synaptic operations and energy per hardware target for a graph or checkpoint."""
     import torch
 
@@ -559,6 +566,7 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
     if not input_path:
         run.update({"seed": seed, "rate": rate if _spiking(graph) else None})
     rep = build_report(graph, x, chosen, all_targets, baseline or None, source=str(model), run=run, dtype=tdtype)
+    energy_conventions.apply_convention(rep, convention, graph, x, tdtype)
     if plot_path:
         plot(rep, plot_path)
     if as_json:

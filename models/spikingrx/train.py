@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from snnexport import checkpoint
-from snnexport.examples.spikingrx import SpikingRx, repeat_over_time
+from snnexport.examples.spikingrx import LIF, SpikingRx, repeat_over_time
 
 from .ann import ann_factory
 from .data import MODULATIONS, NEIGHBOURS, LinkConfig, OFDMLink, bit_errors, features, in_channels
@@ -160,39 +160,110 @@ def evaluate_dataset(model: nn.Module, ds: Dataset, steps: int, batch_size: int 
 
 # ----- training loop ---------------------------------------------------------------------------
 
+class SpikeRateProbe:
+    """Forward hooks on every LIF of a model: the mean firing rate of the last forward pass.
+
+    ``rate()`` is ``sum_l spikes_l / sum_l neuron_steps_l`` over all LIF layers ``l``, the
+    same firing rate ``snnexport report`` counts, kept differentiable through the surrogate.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.outputs = []
+        self.handles = [m.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
+                        for m in model.modules() if isinstance(m, LIF)]
+
+    def rate(self) -> torch.Tensor:
+        total = sum(o.sum() for o in self.outputs)
+        return total / sum(o.numel() for o in self.outputs)
+
+    def clear(self) -> None:
+        self.outputs = []
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
 def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset, *, lr: float, epochs: int, batch_size: int,
-        seed: int, steps: int, progress: bool = True, label: str = "spikingrx") -> Dict[str, Any]:
-    """Adam, cosine learning-rate decay to 0 over all batches; prints and returns per-epoch metrics."""
+        seed: int, steps: int, progress: bool = True, label: str = "spikingrx", rate_reg: float = 0.0,
+        resume_path: Optional[Path] = None, save_every: int = 25) -> Dict[str, Any]:
+    """Adam, cosine learning-rate decay to 0 over all batches; prints and returns per-epoch metrics.
+
+    ``rate_reg`` > 0 adds ``rate_reg * firing_rate`` to the loss (:class:`SpikeRateProbe`):
+    fewer spikes, fewer synaptic events. ``resume_path``: every ``save_every`` batches the
+    whole training state (weights, optimiser, schedule, batch-order generator, position,
+    history, elapsed wall and CPU time) is written there atomically; a later call with the
+    same arguments continues from it, bit for bit as if never interrupted.
+    """
     gen = torch.Generator().manual_seed(seed)  # batch order: independent of everything else
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     batches_per_epoch = math.ceil(len(train_ds) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * batches_per_epoch))
+    probe = SpikeRateProbe(model) if rate_reg else None
     history = []
-    t0 = time.time()
-    for epoch in range(1, epochs + 1):
+    start_epoch, start_batch, running, rate_run = 1, 0, 0.0, 0.0
+    wall0, cpu0 = 0.0, 0.0
+    if resume_path is not None and Path(resume_path).exists():
+        st = torch.load(resume_path, weights_only=False)  # our own file, written below
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        start_epoch, start_batch, history = st["epoch"], st["batch"], st["history"]
+        running, rate_run, wall0, cpu0 = st["running"], st["rate_run"], st["wall"], st["cpu"]
+        print(f"[{label}] resumed at epoch {start_epoch}, batch {start_batch}", flush=True)
+    t0, c0 = time.time(), time.process_time()
+
+    def save_state(epoch: int, batch: int, gen_state: torch.Tensor) -> None:
+        from snnexport.atomic import atomic_path
+
+        st = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "gen": gen_state,
+              "epoch": epoch, "batch": batch, "history": history, "running": running, "rate_run": rate_run,
+              "wall": wall0 + time.time() - t0, "cpu": cpu0 + time.process_time() - c0}
+        with atomic_path(Path(resume_path), suffix=".pt") as tmp:
+            torch.save(st, tmp)
+
+    for epoch in range(start_epoch, epochs + 1):
         model.train()
+        gen_state = gen.get_state()  # the state this epoch's permutation is drawn from (resume)
         order = torch.randperm(len(train_ds), generator=gen)
-        bar = tqdm(range(batches_per_epoch), desc=f"{label} epoch {epoch}/{epochs}", disable=not progress,
+        first = start_batch if epoch == start_epoch else 0
+        bar = tqdm(range(first, batches_per_epoch), desc=f"{label} epoch {epoch}/{epochs}", disable=not progress,
                    leave=False, dynamic_ncols=True)
-        running = 0.0
         for i in bar:
             idx = order[i * batch_size:(i + 1) * batch_size]
             loss = masked_bce(predict_llr(model, train_ds.x[idx], steps), train_ds.bits[idx], train_ds.data_mask)
+            if probe is not None:
+                rate = probe.rate()
+                probe.clear()
+                rate_run = 0.98 * rate_run + 0.02 * rate.item() if i else rate.item()
+                loss = loss + rate_reg * rate
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             running = 0.98 * running + 0.02 * loss.item() if i else loss.item()  # smoothed for display
-            bar.set_postfix(loss=f"{running:.4f}")
+            bar.set_postfix(loss=f"{running:.4f}", **({"rate": f"{rate_run:.3f}"} if probe else {}))
+            if resume_path is not None and (i + 1) % save_every == 0 and i + 1 < batches_per_epoch:
+                save_state(epoch, i + 1, gen_state)
+        if probe is not None:
+            probe.clear()
         val = evaluate_dataset(model, val_ds, steps)
+        if probe is not None:
+            probe.clear()
         history.append({"epoch": epoch, "train_loss": round(running, 5), "val_loss": round(val["loss"], 5),
-                        "val_ber": val["ber"]})
+                        "val_ber": val["ber"], **({"train_rate": round(rate_run, 5)} if probe else {})})
         print(f"[{label}] epoch {epoch}/{epochs}: train_loss={running:.4f} val_loss={val['loss']:.4f} "
-              f"val_ber={val['ber']:.5f}", flush=True)
+              f"val_ber={val['ber']:.5f}" + (f" rate={rate_run:.4f}" if probe else ""), flush=True)
+        if resume_path is not None:
+            save_state(epoch + 1, 0, gen.get_state())
+    if probe is not None:
+        probe.remove()
     model.eval()
     return {"val_ber": history[-1]["val_ber"] if history else None,
             "val_loss": history[-1]["val_loss"] if history else None,
-            "train_seconds": round(time.time() - t0, 1), "history": history}
+            "train_seconds": round(wall0 + time.time() - t0, 1),
+            "train_cpu_seconds": round(cpu0 + time.process_time() - c0, 1), "history": history}
 
 
 def seed_everything(seed: int) -> None:
@@ -314,6 +385,80 @@ def train(epochs: int = DEFAULT_EPOCHS, seed: int = 0, out_path: str | Path = CH
     return metrics
 
 
+# ----- variants: fine-tuned from a shipped checkpoint (fewer steps, fewer spikes) -------------
+
+RUNS = ROOT.parent / "out" / "spikingrx_runs"  # resume states and logs (git-ignored)
+FINETUNE_SEED_OFFSET = 2_000_029               # fine-tuning slots differ from the original training slots
+
+
+def config_from_checkpoint(path: Path, steps: Optional[int] = None) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (architecture, link, features), T overridable."""
+    info = checkpoint.load(path).info
+    kw = checkpoint.load(path).kwargs
+    return TrainConfig(hidden=kw["hidden"], blocks=kw["blocks"], steps=int(steps or info["steps"]),
+                       beta=kw.get("beta", TrainConfig.beta), theta=kw.get("theta", TrainConfig.theta),
+                       neighbours=int(info["features"]["neighbours"]), link=LinkConfig.from_dict(info["link"]))
+
+
+def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: float = 0.0, epochs: int = 1,
+             train_slots: int = 4096, lr: float = 3e-4, seed: int = 0, progress: bool = True,
+             resume: bool = True) -> Dict[str, Any]:
+    """Fine-tune the SNN checkpoint ``init`` with T = ``steps`` and a firing-rate penalty ``rate_reg``.
+
+    Writes ``out_path`` (same architecture, the new T in its info). Resumable: the training
+    state is kept in ``out/spikingrx_runs/<stem>.resume.pt`` (see :func:`fit`); the data set is
+    regenerated from its seed, so a restarted run continues on the same slots.
+    """
+    torch.set_num_threads(2)
+    init, out_path = Path(init), Path(out_path)
+    cfg = config_from_checkpoint(init, steps)
+    cfg = replace(cfg, train_slots=train_slots, finetune_lr=lr)
+    t0, c0 = time.time(), time.process_time()
+    link = OFDMLink(cfg.link)
+    data_seed = seed + FINETUNE_SEED_OFFSET
+    train_ds, val_ds = make_datasets(link, cfg, data_seed)
+    data_seconds = round(time.time() - t0, 1)
+    seed_everything(seed)
+    model = build_model(cfg, spiking=True)
+    model.load_state_dict(checkpoint.load(init).model.state_dict())
+    RUNS.mkdir(parents=True, exist_ok=True)
+    resume_path = RUNS / f"{out_path.stem}.resume.pt" if resume else None
+    metrics = fit(model, train_ds, val_ds, lr=lr, epochs=epochs, batch_size=cfg.batch_size, seed=seed + 1,
+                  steps=cfg.steps, progress=progress, label=out_path.stem, rate_reg=rate_reg,
+                  resume_path=resume_path)
+    metrics["data_seconds"] = data_seconds
+    checkpoint.save(
+        model, out_path, arch=SNN_ARCH, kwargs=cfg.model_kwargs(True), input_layout="BT", input_kind="analog",
+        input_shape=[cfg.in_channels, *cfg.link.grid_hw], steps=cfg.steps, modulation=cfg.link.modulation,
+        link=cfg.link.to_dict(), features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
+        train={"init": _rel(init), "seed": seed, "data_seed": data_seed, "epochs_finetune": epochs,
+               "train_slots": train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
+               "finetune_lr": lr, "rate_reg": rate_reg},
+        metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
+        history={"finetune": metrics.get("history", [])},
+    )
+    metrics["total_seconds"] = round(time.time() - t0, 1)
+    metrics["total_cpu_seconds"] = round(time.process_time() - c0, 1)
+    metrics["checkpoint_bytes"] = out_path.stat().st_size
+    return metrics
+
+
+def sample_for_steps(steps: int) -> Path:
+    """The shipped sample input with T = ``steps`` (the same 4 grids; ``verify --input``)."""
+    if steps == TrainConfig.steps:
+        return SAMPLE
+    path = SAMPLE.with_name(f"spikingrx_t{steps}_sample.npy")
+    if not path.exists():
+        x = np.load(SAMPLE)  # [4, B, C, F, S], the same grid at every step
+        np.save(path, np.ascontiguousarray(np.broadcast_to(x[:1], (steps, *x.shape[1:]))))
+    return path
+
+
+def _rel(path: Path) -> str:
+    path, root = Path(path).resolve(), ROOT.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def write_record(out_path: Path, epochs: int, seed: int, metrics: Dict[str, Any]) -> Path:
     """models/results/<stem>.json: how the shipped checkpoints were trained, like the other zoo models."""
     loaded = checkpoint.load(out_path)
@@ -347,8 +492,16 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=TrainConfig.hidden)
     p.add_argument("--blocks", type=int, default=TrainConfig.blocks)
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="T of the SNN")
+    p.add_argument("--init", help="fine-tune this SNN checkpoint instead of training from scratch (see finetune)")
+    p.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate penalty weight (with --init)")
+    p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (with --init)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    if a.init:
+        metrics = finetune(Path(a.init), Path(a.out), a.steps, a.rate_reg, a.epochs, a.train_slots, a.lr, a.seed,
+                           progress=not a.no_progress)
+        print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
+        return
     cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, train_slots=a.train_slots,
                       link=replace(LinkConfig(), modulation=a.modulation, channel_model=a.channel))
     metrics = train(a.epochs, a.seed, a.out, progress=not a.no_progress, cfg=cfg)

@@ -1,0 +1,86 @@
+"""Fewer-spike variants of the small SpikingRx: T in {1, 2, 4} and a firing-rate penalty.
+
+Each variant is fine-tuned from a shipped checkpoint (:func:`models.spikingrx.train.finetune`)
+and written to ``models/checkpoints/<name>.pt``; its training record (wall and CPU seconds,
+per-epoch validation BER and firing rate) goes to ``models/results/spikingrx_variants.json``.
+Runs are resumable: start the same command again and finished variants are skipped, an
+interrupted one continues from its last saved batch.
+
+    nice -n 5 python -m models.spikingrx.variants [--only NAME ...] [--epochs 1] [--train-slots 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from .train import CHECKPOINT, RESULTS, finetune, sample_for_steps
+
+CHECKPOINTS = CHECKPOINT.parent
+RECORD = RESULTS / "spikingrx_variants.json"
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str            # checkpoint stem under models/checkpoints/
+    init: str            # checkpoint fine-tuned from
+    steps: int           # T
+    rate_reg: float      # firing-rate penalty weight (0: none)
+
+    @property
+    def path(self) -> Path:
+        return CHECKPOINTS / f"{self.name}.pt"
+
+
+# The shipped T=4 and T=2 models (no penalty) are the reference points; these are fine-tuned.
+VARIANTS: List[Variant] = [
+    Variant("spikingrx_t4_rr", "spikingrx.pt", 4, 0.5),
+    Variant("spikingrx_t2_rr", "spikingrx_t2.pt", 2, 0.5),
+    Variant("spikingrx_t1", "spikingrx.pt", 1, 0.0),
+    Variant("spikingrx_t1_rr", "spikingrx.pt", 1, 0.5),
+    Variant("spikingrx_t2_rr2", "spikingrx_t2.pt", 2, 2.0),
+]
+BY_NAME = {v.name: v for v in VARIANTS}
+
+
+def load_record() -> Dict[str, Dict]:
+    return json.loads(RECORD.read_text()) if RECORD.exists() else {}
+
+
+def run(names: Optional[List[str]] = None, epochs: int = 1, train_slots: int = 4096, lr: float = 3e-4,
+        progress: bool = False) -> Dict[str, Dict]:
+    record = load_record()
+    for v in VARIANTS:
+        if names and v.name not in names:
+            continue
+        if v.path.exists() and v.name in record:
+            print(f"{v.name}: done ({v.path.name})", flush=True)
+            continue
+        m = finetune(CHECKPOINTS / v.init, v.path, v.steps, v.rate_reg, epochs, train_slots, lr, progress=progress)
+        sample_for_steps(v.steps)
+        record = load_record()
+        record[v.name] = {"variant": asdict(v), "epochs": epochs, "train_slots": train_slots, "lr": lr,
+                          "command": f"python -m models.spikingrx.variants --only {v.name} --epochs {epochs} "
+                                     f"--train-slots {train_slots}",
+                          **{k: val for k, val in m.items()}}
+        RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        print(f"{v.name}: {json.dumps({k: val for k, val in m.items() if k != 'history'})}", flush=True)
+    return record
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description="Fine-tune the fewer-spike SpikingRx variants (resumable)")
+    p.add_argument("--only", nargs="*", help="variant names (default: all)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--train-slots", type=int, default=4096)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--progress", action="store_true")
+    a = p.parse_args(argv)
+    run(a.only, a.epochs, a.train_slots, a.lr, a.progress)
+
+
+if __name__ == "__main__":
+    main()
