@@ -437,6 +437,8 @@ def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: 
         metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
         history={"finetune": metrics.get("history", [])},
     )
+    if resume_path is not None:
+        resume_path.unlink(missing_ok=True)  # finished: a later run of the same name starts afresh
     metrics["total_seconds"] = round(time.time() - t0, 1)
     metrics["total_cpu_seconds"] = round(time.process_time() - c0, 1)
     metrics["checkpoint_bytes"] = out_path.stat().st_size

@@ -29,6 +29,8 @@ class Variant:
     init: str            # checkpoint fine-tuned from
     steps: int           # T
     rate_reg: float      # firing-rate penalty weight (0: none)
+    lr: Optional[float] = None     # None: the command's --lr
+    epochs: Optional[int] = None   # None: the command's --epochs
 
     @property
     def path(self) -> Path:
@@ -37,11 +39,20 @@ class Variant:
 
 # The shipped T=4 and T=2 models (no penalty) are the reference points; these are fine-tuned.
 VARIANTS: List[Variant] = [
-    Variant("spikingrx_t4_rr", "spikingrx.pt", 4, 0.5),
-    Variant("spikingrx_t2_rr", "spikingrx_t2.pt", 2, 0.5),
+    Variant("spikingrx_t4_r05", "spikingrx.pt", 4, 0.5),   # too weak: the rate barely moves (0.245 -> 0.227)
+    Variant("spikingrx_t2_r05", "spikingrx_t2.pt", 2, 0.5),
+    Variant("spikingrx_t1_r05", "spikingrx.pt", 1, 0.5),
+    Variant("spikingrx_t2_r5", "spikingrx_t2.pt", 2, 5.0),
     Variant("spikingrx_t1", "spikingrx.pt", 1, 0.0),
-    Variant("spikingrx_t1_rr", "spikingrx.pt", 1, 0.5),
-    Variant("spikingrx_t2_rr2", "spikingrx_t2.pt", 2, 2.0),
+    Variant("spikingrx_t4_r5", "spikingrx.pt", 4, 5.0),
+    Variant("spikingrx_t2_r20", "spikingrx_t2.pt", 2, 20.0),
+    Variant("spikingrx_t1_r5", "spikingrx.pt", 1, 5.0),
+    # Adam moves each weight by ~lr per batch whatever the penalty's size, so at lr 3e-4 and
+    # 128 batches no weight can move by more than ~0.04 and the rate barely changes: these
+    # take larger steps for longer
+    Variant("spikingrx_t2_r20_lr2", "spikingrx_t2.pt", 2, 20.0, lr=2e-3, epochs=2),
+    Variant("spikingrx_t1_r20_lr2", "spikingrx.pt", 1, 20.0, lr=2e-3, epochs=2),
+    Variant("spikingrx_t2_r2_lr2", "spikingrx_t2.pt", 2, 2.0, lr=2e-3, epochs=2),
 ]
 BY_NAME = {v.name: v for v in VARIANTS}
 
@@ -59,12 +70,12 @@ def run(names: Optional[List[str]] = None, epochs: int = 1, train_slots: int = 4
         if v.path.exists() and v.name in record:
             print(f"{v.name}: done ({v.path.name})", flush=True)
             continue
-        m = finetune(CHECKPOINTS / v.init, v.path, v.steps, v.rate_reg, epochs, train_slots, lr, progress=progress)
+        v_epochs, v_lr = v.epochs or epochs, v.lr or lr
+        m = finetune(CHECKPOINTS / v.init, v.path, v.steps, v.rate_reg, v_epochs, train_slots, v_lr, progress=progress)
         sample_for_steps(v.steps)
         record = load_record()
-        record[v.name] = {"variant": asdict(v), "epochs": epochs, "train_slots": train_slots, "lr": lr,
-                          "command": f"python -m models.spikingrx.variants --only {v.name} --epochs {epochs} "
-                                     f"--train-slots {train_slots}",
+        record[v.name] = {"variant": asdict(v), "epochs": v_epochs, "train_slots": train_slots, "lr": v_lr,
+                          "command": f"python -m models.spikingrx.variants --only {v.name} --train-slots {train_slots}",
                           **{k: val for k, val in m.items()}}
         RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         print(f"{v.name}: {json.dumps({k: val for k, val in m.items() if k != 'history'})}", flush=True)
