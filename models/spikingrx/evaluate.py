@@ -216,7 +216,7 @@ def evaluate(checkpoint_path: Path = CHECKPOINT, ann_path: Optional[Path] = ANN_
 # ----- coded BLER through 5G NR LDPC -------------------------------------------------------------
 
 BLER_TARGET = 0.1
-CODED_SNRS = tuple(float(v) for v in range(6, 16))   # dB, around the waterfall of every receiver
+CODED_SNRS = tuple(6.5 + 0.5 * i for i in range(14))  # 6.5..13 dB: the waterfall of every receiver (LS last)
 STOP_AFTER_ZERO = 2  # a receiver with BLER 0 at this many consecutive SNR points is not decoded further
 LDPC_ITERATIONS = 10
 
@@ -299,7 +299,7 @@ def bler_gaps(snrs: Sequence[float], curves: Dict[str, Dict[str, List]], referen
             f"gap_to_{reference}_db": {n: (None if v is None or ref is None else round(v - ref, 3)) for n, v in req.items()}}
 
 
-def evaluate_coded(checkpoints: Dict[str, Path], slots: int = 96, snrs: Sequence[float] = CODED_SNRS,
+def evaluate_coded(checkpoints: Dict[str, Path], slots: int = 128, snrs: Sequence[float] = CODED_SNRS,
                    out_dir: Path = RESULTS, seed: int = EVAL_SEED, progress: bool = True,
                    out_stem: str = "spikingrx_bler", chunk: int = 32,
                    baselines: Sequence[str] = ("ls", "lmmse", "perfect")) -> Dict:
@@ -410,7 +410,7 @@ def main(argv=None) -> None:
     p.add_argument("--out-dir", default=str(RESULTS))
     p.add_argument("--out-stem", default="spikingrx_ber", help="file name stem of the .json/.md/.png")
     p.add_argument("--coded", action="store_true",
-                   help="coded BLER through 5G LDPC (SNR 4-14 dB; writes spikingrx_bler.*; --slots default 96)")
+                   help="coded BLER through 5G LDPC (SNR 6.5-13 dB; writes spikingrx_bler.*; --slots default 128)")
     p.add_argument("--extra", nargs="*", default=[], help="more neural receivers for --coded: NAME=CHECKPOINT")
     p.add_argument("--no-baselines", action="store_true", help="--coded: neural receivers only")
     p.add_argument("--no-progress", action="store_true")
@@ -419,7 +419,7 @@ def main(argv=None) -> None:
         ckpts = {"spikingrx": Path(a.checkpoint), **({"ann": Path(a.ann)} if a.ann else {})}
         ckpts.update({e.split("=", 1)[0]: Path(e.split("=", 1)[1]) for e in a.extra})
         stem = a.out_stem if a.out_stem != "spikingrx_ber" else "spikingrx_bler"
-        result = evaluate_coded(ckpts, a.slots if a.slots != 256 else 96, CODED_SNRS, Path(a.out_dir), a.seed,
+        result = evaluate_coded(ckpts, a.slots if a.slots != 256 else 128, CODED_SNRS, Path(a.out_dir), a.seed,
                                 not a.no_progress, stem, baselines=() if a.no_baselines else ("ls", "lmmse", "perfect"))
         print(markdown_coded(result))
         return
