@@ -243,8 +243,14 @@ def test_paper_scale_config_is_the_papers_architecture():
     assert 4 * n < 20 * 2**20  # a float32 checkpoint stays under 20 MB
 
 
+def _variant_names():
+    from models.spikingrx.variants import VARIANTS
+
+    return [v.name for v in VARIANTS]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["spikingrx_t1", "spikingrx_t2_r5", "spikingrx_t4_r5"])
+@pytest.mark.parametrize("name", _variant_names())
 def test_shipped_variant_verifies_identical(name):
     from models.spikingrx.train import sample_for_steps
     from snnexport.inputs import make_input

@@ -66,6 +66,7 @@ class TrainConfig:
     finetune_lr: float = 1e-3      # SNN (and ANN twin) fine-tuning
     gen_batch: int = 256           # slots per Sionna call when building the data sets
     neighbours: int = NEIGHBOURS   # K of data.features
+    rate_reg: float = 0.0          # firing-rate penalty of the SNN fine-tuning (fit's rate_reg)
     link: LinkConfig = field(default_factory=LinkConfig)
 
     def model_kwargs(self, spiking: bool = True) -> Dict[str, Any]:
@@ -296,7 +297,7 @@ def train_receivers(cfg: TrainConfig, epochs: int, seed: int, progress: bool = T
     snn = build_model(cfg, spiking=True)
     snn.load_state_dict(pre.state_dict())
     snn_metrics = fit(snn, train_ds, val_ds, lr=cfg.finetune_lr, epochs=epochs, batch_size=cfg.batch_size,
-                      seed=seed + 1, steps=cfg.steps, progress=progress, label="spikingrx")
+                      seed=seed + 1, steps=cfg.steps, progress=progress, label="spikingrx", rate_reg=cfg.rate_reg)
     ann_metrics = fit(pre, train_ds, val_ds, lr=cfg.finetune_lr, epochs=epochs, batch_size=cfg.batch_size,
                       seed=seed + 1, steps=1, progress=progress, label="ann twin")
     for m in (snn_metrics, ann_metrics):
@@ -321,7 +322,7 @@ def save_receiver(model: nn.Module, cfg: TrainConfig, out_path: Path, spiking: b
         features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
         train={"seed": seed, "epochs_pretrain_ann": epochs, "epochs_finetune": epochs,
                "train_slots": cfg.train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
-               "lr": cfg.lr, "finetune_lr": cfg.finetune_lr},
+               "lr": cfg.lr, "finetune_lr": cfg.finetune_lr, "rate_reg": cfg.rate_reg},
         metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
         history={"pretrain_ann": metrics.get("pretrain_history", []), "finetune": metrics.get("history", [])},
     )
@@ -584,8 +585,10 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=TrainConfig.hidden)
     p.add_argument("--blocks", type=int, default=TrainConfig.blocks)
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="T of the SNN")
+    p.add_argument("--neighbours", type=int, default=NEIGHBOURS,
+                   help="K of data.features (C_in = 8 + 6K): fewer input channels, a cheaper first layer")
     p.add_argument("--init", help="fine-tune this SNN checkpoint instead of training from scratch (see finetune)")
-    p.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate penalty weight (with --init)")
+    p.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate penalty weight of the SNN (fine-)tuning")
     p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (with --init)")
     p.add_argument("--paper", action="store_true",
                    help="the paper-scale model (128 filters, 7 SEW blocks, T=--steps or 2), resumable (train_resumable)")
@@ -608,6 +611,7 @@ def main(argv=None) -> None:
         print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
         return
     cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, train_slots=a.train_slots,
+                      neighbours=a.neighbours, rate_reg=a.rate_reg,
                       link=replace(LinkConfig(), modulation=a.modulation, channel_model=a.channel))
     metrics = train(a.epochs, a.seed, a.out, progress=not a.no_progress, cfg=cfg)
     print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
