@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models.spikingrx.energy import ann_zero_skipping, energy_of  # noqa: E402
-from models.spikingrx.train import ANN_CHECKPOINT, CHECKPOINT, RESULTS, sample_for_steps  # noqa: E402
+from models.spikingrx.train import ANN_CHECKPOINT, CHECKPOINT, RESULTS, sample_for, sample_for_steps  # noqa: E402
 from models.spikingrx.variants import VARIANTS  # noqa: E402
 from snnexport import checkpoint  # noqa: E402
 
@@ -27,7 +27,8 @@ NAMES = {"neurobench": "(a) NeuroBench", "papers": "(b) papers", "event": "(c) e
 
 
 def shipped():
-    paths = [CHECKPOINT, CHECKPOINT.with_name("spikingrx_t2.pt")] + [v.path for v in VARIANTS]
+    paths = [CHECKPOINT, CHECKPOINT.with_name("spikingrx_t2.pt"), CHECKPOINT.with_name("spikingrx_k1_t2.pt")]
+    paths += [v.path for v in VARIANTS]
     return [p for p in paths if p.exists()]
 
 
@@ -35,16 +36,18 @@ def main() -> None:
     t0 = time.time()
     rows = []
     for p in shipped():
-        steps = int(checkpoint.load(p, trust_arch=True).info["steps"])
-        r = energy_of(p, sample_for_steps(steps))
+        r = energy_of(p, sample_for(p))
         r["rate_reg"] = checkpoint.load(p, trust_arch=True).info.get("train", {}).get("rate_reg", 0.0)
         rows.append(r)
         print(p.name, {k: round(d["ann_over_snn"], 3) for k, d in r["conventions"].items()}, flush=True)
     ann = ann_zero_skipping(ANN_CHECKPOINT, sample_for_steps(4))
+    k1_ann = CHECKPOINT.with_name("spikingrx_k1_t2_ann.pt")
+    k1 = ann_zero_skipping(k1_ann, sample_for(CHECKPOINT.with_name("spikingrx_k1_t2.pt"))) if k1_ann.exists() else None
     mac, ac = 4.6, 0.9
     result = {"rows": rows, "ann_twin": {"dense_macs": ann["dense_macs"], "dense_energy_pj": ann["dense_macs"] * mac,
                                          "zero_skipping_macs": ann["effective_macs"],
                                          "zero_skipping_energy_pj": ann["effective_macs"] * mac},
+              "ann_twin_k1": k1 and {"dense_macs": k1["dense_macs"], "dense_energy_pj": k1["dense_macs"] * mac},
               "mac_pj": mac, "ac_pj": ac, "seconds": round(time.time() - t0, 1)}
     (RESULTS / "spikingrx_energy.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / "spikingrx_energy.md").write_text(markdown(result))
@@ -60,12 +63,14 @@ def markdown(res) -> str:
         "ISSCC 2014). Definitions and equations: docs/report.md, \"Energy conventions\". Input: the shipped "
         "sample (4 real received grids at 15 dB, repeated over T). Written by `scripts/spikingrx_energy.py`.",
         "",
-        f"ANN twin (same topology, ReLU, one pass): {a['dense_macs']:,} MACs = {a['dense_energy_pj'] / 1e6:.1f} uJ dense "
+        f"ANN twin of the K=3 models (same topology, ReLU, one pass): {a['dense_macs']:,} MACs = {a['dense_energy_pj'] / 1e6:.1f} uJ dense "
         f"(the baseline of every ratio below); on zero-skipping hardware {a['zero_skipping_macs']:,.0f} MACs = "
         f"{a['zero_skipping_energy_pj'] / 1e6:.1f} uJ.",
         "",
-        "| model | T | rate reg. | firing rate | " + " | ".join(f"{NAMES[k]}: MACs / ACs / energy / ANN÷SNN" for k in NAMES) + " |",
-        "|---|---:|---:|---:|" + "---|" * len(NAMES),
+        *([f"ANN twin of the K=1 models (14 input channels): {res['ann_twin_k1']['dense_macs']:,} MACs = "
+           f"{res['ann_twin_k1']['dense_energy_pj'] / 1e6:.1f} uJ (the baseline of the K=1 rows).", ""] if res.get("ann_twin_k1") else []),
+        "| model | K (C_in) | T | rate reg. | firing rate | " + " | ".join(f"{NAMES[k]}: MACs / ACs / energy / ANN÷SNN" for k in NAMES) + " |",
+        "|---|---:|---:|---:|---:|" + "---|" * len(NAMES),
     ]
     for r in res["rows"]:
         cells = []
@@ -73,7 +78,7 @@ def markdown(res) -> str:
             d = r["conventions"][k]
             cells.append(f"{d['macs'] / 1e6:.2f}M / {d['acs'] / 1e6:.2f}M / {d['energy_pj'] / 1e6:.1f} uJ / "
                          f"**{d['ann_over_snn']:.2f}x**")
-        lines.append(f"| {r['checkpoint']} | {r['steps']} | {r['rate_reg']:g} | {r['firing_rate']:.3f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['checkpoint']} | {r['neighbours']} ({r['input_channels']}) | {r['steps']} | {r['rate_reg']:g} | {r['firing_rate']:.3f} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Which convention is the paper's: SpikingRx (arXiv 2409.05610) and NeuromorphicRx (arXiv 2512.05246) cost "

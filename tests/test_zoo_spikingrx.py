@@ -246,13 +246,13 @@ def test_paper_scale_config_is_the_papers_architecture():
 def _variant_names():
     from models.spikingrx.variants import VARIANTS
 
-    return [v.name for v in VARIANTS]
+    return ["spikingrx_k1_t2"] + [v.name for v in VARIANTS]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", _variant_names())
 def test_shipped_variant_verifies_identical(name):
-    from models.spikingrx.train import sample_for_steps
+    from models.spikingrx.train import sample_for
     from snnexport.inputs import make_input
     from snnexport.sources import convert_model
     from snnexport.verify import run_verify
@@ -263,7 +263,7 @@ def test_shipped_variant_verifies_identical(name):
     loaded = checkpoint.load(path)
     assert path.stat().st_size < 2 * 2**20
     graph = convert_model(loaded)
-    x = make_input(graph, path=str(sample_for_steps(loaded.info["steps"])))[:, :2]
+    x = make_input(graph, path=str(sample_for(path)))[:, :2]
     assert x.shape[0] == loaded.info["steps"]
     rep = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch", "norse", "onnxruntime"], source=loaded)
     for r in rep.participants:

@@ -22,12 +22,13 @@ def energy_of(checkpoint_path: Path, sample_path: Path) -> Dict:
     """Per convention: MACs, ACs, energy (pJ), dense-ANN energy and the ANN/SNN ratio; plus the firing rate."""
     from snnexport.cli import load_graph_or_model
 
-    graph, _ = load_graph_or_model(str(checkpoint_path), trust_arch=True)
+    graph, loaded = load_graph_or_model(str(checkpoint_path), trust_arch=True)
     x = torch.as_tensor(np.load(sample_path)).to(torch.float64)
     counts = count(graph, x)
     stats = ec.input_stats(graph, x, counts)
     p = counts.per_sample()
     return {"checkpoint": Path(checkpoint_path).name, "steps": counts.steps, "batch": counts.batch,
+            "neighbours": int(loaded.info["features"]["neighbours"]), "input_channels": int(counts.input_shape[0]),
             "firing_rate": p["firing_rate"], "spikes": p["spikes"], "ann_macs": ec.dense_ann_macs(counts),
             "conventions": {k: {kk: v for kk, v in d.items() if kk != "per_node"}
                             for k, d in ec.compare(counts, stats).items()},

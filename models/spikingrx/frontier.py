@@ -25,21 +25,41 @@ def _load(name: str) -> Dict:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
+# BLER runs: (file, file whose "ann" curve is the reference when this one has none: same slots and seed)
+BLER_RUNS = [("spikingrx_bler.json", None), ("spikingrx_bler_variants.json", "spikingrx_bler.json"),
+             ("spikingrx_bler_k1.json", None)]
+
+
 def points() -> List[Dict]:
-    base, var, energy = _load("spikingrx_bler.json"), _load("spikingrx_bler_variants.json"), _load("spikingrx_energy.json")
-    curves = dict(base.get("curves", {}))
-    if var:
-        assert var["snr_db"] == base["snr_db"] and var["seed"] == base["seed"] and var["slots_per_snr"] == base["slots_per_snr"]
-        curves.update({n: c for n, c in var["curves"].items() if n not in curves})
-    gaps = bler_gaps(base["snr_db"], curves)["gap_to_ann_db"]
-    rows = []
-    for r in energy.get("rows", []):
-        name = r["checkpoint"].removesuffix(".pt")
-        key = "spikingrx" if name == "spikingrx" else name
-        if key not in curves:
+    """One row per SNN checkpoint with a BLER curve and an energy row: gap to its own ANN twin, ratios."""
+    from pathlib import Path as _P
+
+    energy = {r["checkpoint"].removesuffix(".pt"): r for r in _load("spikingrx_energy.json").get("rows", [])}
+    rows, seen = [], set()
+    for name, ref_name in BLER_RUNS:
+        run = _load(name)
+        if not run:
             continue
-        rows.append({"name": name, "steps": r["steps"], "rate_reg": r["rate_reg"], "firing_rate": r["firing_rate"],
-                     "gap_db": gaps.get(key), **{f"ratio_{c}": r["conventions"][c]["ann_over_snn"] for c in CONVENTIONS}})
+        curves, ckpts = dict(run["curves"]), dict(run["checkpoints"])
+        if "ann" not in curves and ref_name:
+            ref = _load(ref_name)
+            assert (ref["snr_db"], ref["seed"], ref["slots_per_snr"]) == (run["snr_db"], run["seed"], run["slots_per_snr"])
+            curves["ann"], ckpts["ann"] = ref["curves"]["ann"], ref["checkpoints"]["ann"]
+        gaps = bler_gaps(run["snr_db"], curves)
+        for n, path in ckpts.items():
+            stem = _P(path).stem
+            if n == "ann" or stem in seen or stem not in energy:
+                continue
+            seen.add(stem)
+            r = energy[stem]
+            rows.append({"name": stem, "ann_twin": _P(ckpts["ann"]).stem, "steps": r["steps"], "rate_reg": r["rate_reg"],
+                         "firing_rate": r["firing_rate"], "snr_at_bler10_db": gaps["snr_required_db"][n],
+                         "bler_at_max_snr": next((v for v in reversed(curves[n]["bler"]) if v is not None), None),
+                         "max_snr_db": run["snr_db"][-1], "neighbours": r.get("neighbours"),
+                         "ann_snr_at_bler10_db": gaps["snr_required_db"]["ann"],
+                         "bound_papers": r["ann_macs"] / r["conventions"]["papers"]["macs"],
+                         "gap_db": gaps["gap_to_ann_db"][n],
+                         **{f"ratio_{c}": r["conventions"][c]["ann_over_snn"] for c in CONVENTIONS}})
     return rows
 
 
@@ -54,12 +74,17 @@ def markdown(rows: List[Dict], stem_bound: Dict) -> str:
              "models/results/spikingrx_bler.md; positive: worse). Energy ratio: dense ANN twin / SNN synaptic energy "
              "on the shipped 15 dB sample, per convention (models/results/spikingrx_energy.md; above 1: the SNN "
              "saves energy).", "",
-             "| variant | T | rate reg. | firing rate | BLER gap [dB] | " + " | ".join(f"ANN÷SNN {v}" for v in CONVENTIONS.values()) + " |",
-             "|---|---:|---:|---:|---:|" + "---:|" * len(CONVENTIONS)]
+             "| variant | its ANN twin | K | T | rate reg. | firing rate | SNR at BLER 10% | gap [dB] | "
+             + " | ".join(f"ANN÷SNN {v}" for v in CONVENTIONS.values()) + " | (b) bound, no spikes |",
+             "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(CONVENTIONS) + 1)]
     for r in sorted(rows, key=lambda r: -r["ratio_papers"]):
-        gap = "n/a" if r["gap_db"] is None else f"{r['gap_db']:+.2f}"
-        lines.append(f"| {r['name']} | {r['steps']} | {r['rate_reg']:g} | {r['firing_rate']:.3f} | {gap} | "
-                     + " | ".join(f"{r['ratio_' + c]:.2f}x" for c in CONVENTIONS) + " |")
+        gap = (f"> +{r['max_snr_db'] - r['ann_snr_at_bler10_db']:.1f}" if r["gap_db"] is None
+               else f"{r['gap_db']:+.2f}")
+        snr = (f"> {r['max_snr_db']:g} dB (BLER {r['bler_at_max_snr']:.2f} there)" if r["snr_at_bler10_db"] is None
+               else f"{r['snr_at_bler10_db']:.2f} dB")
+        lines.append(f"| {r['name']} | {r['ann_twin']} | {r['neighbours']} | {r['steps']} | {r['rate_reg']:g} | "
+                     f"{r['firing_rate']:.3f} | {snr} | {gap} | "
+                     + " | ".join(f"{r['ratio_' + c]:.2f}x" for c in CONVENTIONS) + f" | {r['bound_papers']:.2f}x |")
     b = best(rows)
     lines += ["", f"Best point under the papers' convention (b) within {TARGET_GAP} dB of the ANN twin: "
               + (f"**{b['name']}**, {b['ratio_papers']:.2f}x at {b['gap_db']:+.2f} dB." if b else "none."),

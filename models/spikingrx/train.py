@@ -547,6 +547,20 @@ def sample_for_steps(steps: int) -> Path:
     return path
 
 
+def sample_for(checkpoint_path: Path) -> Path:
+    """The sample input of any SpikingRx checkpoint: the same 4 grids at 15 dB (``write_sample``),
+    with the checkpoint's features (K neighbours) and T steps; generated once if missing."""
+    info = checkpoint.load(checkpoint_path, trust_arch=True).info
+    steps, k = int(info["steps"]), int(info["features"]["neighbours"])
+    if k == NEIGHBOURS:
+        return sample_for_steps(steps)
+    path = SAMPLE.with_name(f"spikingrx_k{k}_t{steps}_sample.npy")
+    if not path.exists():
+        cfg = TrainConfig(steps=steps, neighbours=k, link=LinkConfig.from_dict(info["link"]))
+        write_sample(OFDMLink(cfg.link), cfg, path)
+    return path
+
+
 def _rel(path: Path) -> str:
     path, root = Path(path).resolve(), ROOT.parent
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
