@@ -243,14 +243,10 @@ def test_paper_scale_config_is_the_papers_architecture():
     assert 4 * n < 20 * 2**20  # a float32 checkpoint stays under 20 MB
 
 
-def _variant_names():
-    from models.spikingrx.variants import VARIANTS
-
-    return ["spikingrx_k1_t2"] + [v.name for v in VARIANTS]
-
-
+# One per family (T=1, T=2 with a rate penalty, K=1 features) keeps the suite short; all of them
+# were verified with the CLI (models/results/spikingrx_variants_verify.txt).
 @pytest.mark.slow
-@pytest.mark.parametrize("name", _variant_names())
+@pytest.mark.parametrize("name", ["spikingrx_t1", "spikingrx_t2_r2_lr2", "spikingrx_k1_t2"])
 def test_shipped_variant_verifies_identical(name):
     from models.spikingrx.train import sample_for
     from snnexport.inputs import make_input
