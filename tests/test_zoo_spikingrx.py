@@ -198,7 +198,7 @@ def test_interrupted_fit_resumes_to_the_same_weights(link16, tmp_path, monkeypat
     import models.spikingrx.train as tr
 
     torch.set_num_threads(2)
-    cfg = replace(_tiny_cfg(), train_slots=64)
+    cfg = replace(_tiny_cfg(), train_slots=32, val_slots=16)
     train_ds, val_ds = make_datasets(link16, cfg, seed=2)
     kw = dict(lr=1e-2, epochs=2, batch_size=16, seed=0, steps=2, progress=False, rate_reg=1.0)
 
@@ -213,7 +213,7 @@ def test_interrupted_fit_resumes_to_the_same_weights(link16, tmp_path, monkeypat
 
     def dying_bce(*a):
         calls["n"] += 1
-        if calls["n"] == 7:  # epoch 2, batch 3 (4 batches per epoch)
+        if calls["n"] == 5:  # epoch 2, batch 2: calls 1-2 train epoch 1, 3 validates, 4-5 epoch 2
             raise KeyboardInterrupt
         return real_bce(*a)
 
