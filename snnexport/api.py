@@ -161,11 +161,14 @@ def _private_copy(loaded):
 def report(model: ModelOrGraph, x, *, targets: Optional[Union[str, Sequence[str]]] = None,
            baseline: Optional[str] = "default", targets_dirs: Sequence[str] = (), dtype: torch.dtype = torch.float64,
            source: str = "", run: Optional[Dict[str, Any]] = None, input_layout: Optional[str] = None,
-           dt: Optional[float] = None, input_kind: Optional[str] = None):
+           dt: Optional[float] = None, input_kind: Optional[str] = None, convention: str = "neurobench"):
     """Spike counts, sparsity, synaptic operations and energy per hardware target for ``x``
     (time-major); returns a :class:`snnexport.reporting.Report` (``.to_json()``, ``.results``).
     ``targets``: names or a comma-separated string (default: every known target);
-    ``baseline``: the dense target the energy ratios refer to (``None``: no ratios)."""
+    ``baseline``: the dense target the energy ratios refer to (``None``: no ratios);
+    ``convention``: the energy convention driving the target energies (``neurobench``, ``papers``,
+    ``event_exact``; all three are tabulated under ``conventions``, see docs/report.md)."""
+    from .energy_conventions import apply_convention
     from .reporting import DEFAULT_BASELINE, build_report
     from .targets import load_targets, select_targets
 
@@ -178,7 +181,9 @@ def report(model: ModelOrGraph, x, *, targets: Optional[Union[str, Sequence[str]
         baseline = DEFAULT_BASELINE
     run = dict(run) if run is not None else {"steps": int(x.shape[0]), "batch": int(x.shape[1]),
                                               "dtype": str(dtype).replace("torch.", "")}
-    return build_report(graph, x, chosen, all_targets, baseline or None, source=source, run=run, dtype=dtype)
+    rep = build_report(graph, x, chosen, all_targets, baseline or None, source=source, run=run, dtype=dtype)
+    apply_convention(rep, convention, graph, x, dtype)
+    return rep
 
 
 def simulate(graph: nir.NIRGraph, x, *, dtype: Optional[torch.dtype] = None, record_membranes: bool = False,

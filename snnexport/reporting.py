@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import nir
 import numpy as np
 
+from . import energy_conventions
 from .atomic import atomic_path
 from .counting import Counts, count
 from .errors import SnnexportError, markup_safe
@@ -312,6 +313,7 @@ class Report:
     baseline: Optional[str]
     source: str
     run: Dict[str, Any]
+    conventions: Optional[Dict[str, Any]] = None  # snnexport.energy_conventions.apply_convention
 
     def to_json(self) -> Dict[str, Any]:
         from .counting import to_json as counts_json
@@ -338,6 +340,7 @@ class Report:
             "baseline": self.baseline,
             "targets": {n: r.to_json() for n, r in self.results.items()},
             "counting_rules": COUNTING_RULES,
+            "conventions": energy_conventions.to_json(self.conventions),
         }
 
 
@@ -454,6 +457,7 @@ def print_report(rep: Report, console=None) -> None:
     for row in target_rows(rep):
         t.add_row(*(esc(c) for c in row))
     con.print(t)
+    energy_conventions.print_table(rep.conventions, con)
     for name, r in rep.results.items():
         con.print(f"[bold]{esc(name)}[/bold] ({esc(r.target.grade)}): {esc(r.formula())}", highlight=False)
         for u in r.uncosted if r.costed else []:
@@ -476,6 +480,7 @@ def markdown(rep: Report) -> str:
     parts = ["# snnexport report", ""] + [f"- {l}" for l in summary_lines(rep)] + ["", "## Per layer (per inference)", "",
                                                                               table(LAYER_HEAD, layer_rows(rep)), "",
                                                                               "## Per target", "", table(TARGET_HEAD, target_rows(rep)), ""]
+    parts += [energy_conventions.markdown(rep.conventions)]
     for name, r in rep.results.items():
         parts.append(f"### {name}: {r.target.title}")
         parts.append("")

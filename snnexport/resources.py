@@ -96,6 +96,16 @@ def bytes_per_sample(graph: nir.NIRGraph, steps: int, itemsize: int = 8, partici
     return int((inp * itemsize + kept_ref + working) * steps)
 
 
+def check_run_fits(graph: nir.NIRGraph, x, what: str = "run") -> None:
+    """Refuse, in one line, a whole-batch run (``report``) whose estimate from the declared
+    shapes exceeds the memory budget (``--max-memory``, else half the RAM)."""
+    steps, batch = int(x.shape[0]), int(x.shape[1])
+    need = bytes_per_sample(graph, steps, x.element_size()) * batch
+    if need > current_budget():
+        raise SnnexportError(f"{what}: T={steps}, B={batch} needs about {need / 2**20:.0f} MiB, more than the memory "
+                             f"budget of {current_budget() / 2**20:.0f} MiB (--max-memory); lower --steps/--batch")
+
+
 def plan_batch(graph: nir.NIRGraph, steps: int, batch: int, itemsize: int, participants: int,
                budget: Optional[int] = None) -> int:
     """Largest chunk of the batch that fits the budget (== batch when it all fits), from the

@@ -156,3 +156,111 @@ def test_shipped_ann_twin_loads():
         pytest.skip("ANN twin not trained yet")
     loaded = checkpoint.load(ANN_CHECKPOINT)
     assert not any(isinstance(m, LIF) for m in loaded.model.modules()) and loaded.info["steps"] == 1
+
+
+# ----- coded BLER, rate penalty, resumable fine-tuning, variants, paper-scale config -------------
+
+def test_coded_bler_is_one_at_very_low_and_zero_at_very_high_snr():
+    from models.spikingrx.evaluate import Code, bler_curve
+
+    link = OFDMLink(LinkConfig(modulation="qpsk"))
+    code = Code(link.num_data_res, 2, iterations=5)
+    assert (code.n, code.k) == (72 * 12 * 2, 72 * 12)
+    c = bler_curve(link, {}, [-10.0, 40.0], 6, code, chunk=6, baselines=("perfect",), progress=False)["perfect"]
+    assert c["blocks"] == [6, 6] and c["bler"] == [1.0, 0.0]
+    assert c["ber"][0] > 0.2 and c["ber"][1] < 1e-3  # the uncoded BER of the same LLRs
+
+
+def test_grid_to_stream_inverts_the_bit_grid(link16):
+    s = link16.simulate(2, 10.0, seed=9)
+    assert torch.equal(link16.grid_to_stream(s.bits), s.sionna["bits"][:, 0, 0])
+
+
+def test_spike_rate_probe_is_the_counted_firing_rate():
+    from models.spikingrx.train import SpikeRateProbe
+
+    torch.manual_seed(0)
+    model = SpikingRx(in_ch=3, hidden=4, blocks=1, bits_per_symbol=2, beta=0.5, theta=0.5).eval()
+    probe = SpikeRateProbe(model)
+    spikes = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: spikes.append(o.detach())) for m in model.modules() if isinstance(m, LIF)]
+    model(torch.randn(2, 3, 3, 8, 6))
+    expected = sum(float(s.sum()) for s in spikes) / sum(s.numel() for s in spikes)
+    assert len(spikes) == 2 and 0 < expected < 1
+    assert probe.rate().item() == pytest.approx(expected)
+    assert probe.rate().requires_grad  # differentiable through the surrogate
+    for h in hooks:
+        h.remove()
+
+
+def test_interrupted_fit_resumes_to_the_same_weights(link16, tmp_path, monkeypatch):
+    """A run killed mid-epoch and restarted ends bit-identical to an uninterrupted one (rate penalty on)."""
+    import models.spikingrx.train as tr
+
+    torch.set_num_threads(2)
+    cfg = replace(_tiny_cfg(), train_slots=32, val_slots=16)
+    train_ds, val_ds = make_datasets(link16, cfg, seed=2)
+    kw = dict(lr=1e-2, epochs=2, batch_size=16, seed=0, steps=2, progress=False, rate_reg=1.0)
+
+    def fresh():
+        torch.manual_seed(0)
+        return build_model(cfg, spiking=True)
+
+    ref = fresh()
+    ref_metrics = fit(ref, train_ds, val_ds, **kw)
+    calls = {"n": 0}
+    real_bce = tr.masked_bce
+
+    def dying_bce(*a):
+        calls["n"] += 1
+        if calls["n"] == 5:  # epoch 2, batch 2: calls 1-2 train epoch 1, 3 validates, 4-5 epoch 2
+            raise KeyboardInterrupt
+        return real_bce(*a)
+
+    model = fresh()
+    resume = tmp_path / "run.resume.pt"
+    monkeypatch.setattr(tr, "masked_bce", dying_bce)
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, train_ds, val_ds, resume_path=resume, save_every=1, **kw)
+    monkeypatch.setattr(tr, "masked_bce", real_bce)
+    assert resume.exists()
+    model = fresh()  # a new process starts from scratch and picks up the saved state
+    metrics = fit(model, train_ds, val_ds, resume_path=resume, save_every=1, **kw)
+    assert all(torch.equal(a, b) for a, b in zip(ref.state_dict().values(), model.state_dict().values()))
+    assert metrics["history"] == ref_metrics["history"] and "train_rate" in metrics["history"][0]
+
+
+def test_paper_scale_config_is_the_papers_architecture():
+    from models.spikingrx.train import paper_config
+
+    cfg = paper_config()
+    model = build_model(cfg, spiking=True)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert cfg.hidden == 128 and cfg.blocks == 7 and cfg.steps == 2 and len(model.blocks) == 7
+    assert all(c.kernel_size == (3, 3) for c in convs[:-1]) and convs[-1].kernel_size == (1, 1)
+    assert cfg.link.min_speed == 1.0 and cfg.link.max_speed == 30.0  # 3.6-108 km/h
+    n = sum(p.numel() for p in model.parameters())
+    assert 4 * n < 20 * 2**20  # a float32 checkpoint stays under 20 MB
+
+
+# One per family (T=1, T=2 with a rate penalty, K=1 features) keeps the suite short; all of them
+# were verified with the CLI (models/results/spikingrx_variants_verify.txt).
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["spikingrx_t1", "spikingrx_t2_r2_lr2", "spikingrx_k1_t2"])
+def test_shipped_variant_verifies_identical(name):
+    from models.spikingrx.train import sample_for
+    from snnexport.inputs import make_input
+    from snnexport.sources import convert_model
+    from snnexport.verification import run_verify
+
+    path = CHECKPOINT.with_name(f"{name}.pt")
+    if not path.exists():
+        pytest.skip(f"{path.name} not shipped")
+    loaded = checkpoint.load(path)
+    assert path.stat().st_size < 2 * 2**20
+    graph = convert_model(loaded)
+    x = make_input(graph, path=str(sample_for(path)))[:, :2]
+    assert x.shape[0] == loaded.info["steps"]
+    rep = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch", "norse", "onnxruntime"], source=loaded)
+    for r in rep.participants:
+        assert r.identical and r.mismatches == 0 and r.error is None, (name, r)

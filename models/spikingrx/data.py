@@ -155,8 +155,11 @@ class OFDMLink:
         self.data_mask = to_network_layout(self.data_mask_sf).contiguous()
 
     # ----- transmitter + channel ---------------------------------------------------------
-    def simulate(self, batch_size: int, snr_db, seed: int) -> Slots:
+    def simulate(self, batch_size: int, snr_db, seed: int, bits: Optional[torch.Tensor] = None) -> Slots:
         """Draw ``batch_size`` slots; ``snr_db`` is a float, a [B] tensor, or None (uniform).
+
+        ``bits`` [B, N_data * bps] (Sionna data order): transmit these (e.g. LDPC codewords)
+        instead of uniform random bits.
 
         Everything random (bits, channel, noise, speeds, SNRs) comes from Sionna's
         generator seeded with ``seed``, so a (seed, batch_size) pair always gives the
@@ -171,7 +174,10 @@ class OFDMLink:
         snr_db = torch.as_tensor(snr_db, dtype=torch.float32).expand(batch_size).clone()
         no = snr_db_to_no(snr_db)
 
-        bits = self.source([batch_size, 1, 1, self.num_data_res * cfg.bits_per_symbol])
+        if bits is None:
+            bits = self.source([batch_size, 1, 1, self.num_data_res * cfg.bits_per_symbol])
+        else:
+            bits = bits.to(torch.float32).reshape(batch_size, 1, 1, self.num_data_res * cfg.bits_per_symbol)
         x = self.mapper(bits)                          # [B, 1, 1, N_data]
         x_grid = self.rg_mapper(x)                     # [B, 1, 1, S, F]
         y, h = self.channel(x_grid, no)                # [B,1,1,S,F], [B,1,1,1,1,S,F]
@@ -195,6 +201,12 @@ class OFDMLink:
         grid = torch.zeros(B, S * F, bps, dtype=torch.float32)
         grid[:, self.data_mask_sf.flatten()] = bits.reshape(B, self.num_data_res, bps).float()
         return to_network_layout(grid.reshape(B, S, F, bps).permute(0, 3, 1, 2)).contiguous()
+
+    def grid_to_stream(self, grid: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``_bits_to_grid``: [B, bps, F, S] -> [B, N_data*bps] in Sionna data order."""
+        B, bps = grid.shape[0], self.cfg.bits_per_symbol
+        sf = grid.transpose(-1, -2).permute(0, 2, 3, 1).reshape(B, -1, bps)  # [B, S*F, bps]
+        return sf[:, self.data_mask_sf.flatten()].reshape(B, -1)
 
     # ----- classical receivers -------------------------------------------------------------
     def baseline_llr(self, slots: Slots, method: str) -> torch.Tensor:

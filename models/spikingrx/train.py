@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from snnexport import checkpoint
-from snnexport.examples.spikingrx import SpikingRx, repeat_over_time
+from snnexport.examples.spikingrx import LIF, SpikingRx, repeat_over_time
 
 from .ann import ann_factory
 from .data import MODULATIONS, NEIGHBOURS, LinkConfig, OFDMLink, bit_errors, features, in_channels
@@ -66,6 +66,7 @@ class TrainConfig:
     finetune_lr: float = 1e-3      # SNN (and ANN twin) fine-tuning
     gen_batch: int = 256           # slots per Sionna call when building the data sets
     neighbours: int = NEIGHBOURS   # K of data.features
+    rate_reg: float = 0.0          # firing-rate penalty of the SNN fine-tuning (fit's rate_reg)
     link: LinkConfig = field(default_factory=LinkConfig)
 
     def model_kwargs(self, spiking: bool = True) -> Dict[str, Any]:
@@ -160,39 +161,110 @@ def evaluate_dataset(model: nn.Module, ds: Dataset, steps: int, batch_size: int 
 
 # ----- training loop ---------------------------------------------------------------------------
 
+class SpikeRateProbe:
+    """Forward hooks on every LIF of a model: the mean firing rate of the last forward pass.
+
+    ``rate()`` is ``sum_l spikes_l / sum_l neuron_steps_l`` over all LIF layers ``l``, the
+    same firing rate ``snnexport report`` counts, kept differentiable through the surrogate.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.outputs = []
+        self.handles = [m.register_forward_hook(lambda _m, _i, out: self.outputs.append(out))
+                        for m in model.modules() if isinstance(m, LIF)]
+
+    def rate(self) -> torch.Tensor:
+        total = sum(o.sum() for o in self.outputs)
+        return total / sum(o.numel() for o in self.outputs)
+
+    def clear(self) -> None:
+        self.outputs = []
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
 def fit(model: nn.Module, train_ds: Dataset, val_ds: Dataset, *, lr: float, epochs: int, batch_size: int,
-        seed: int, steps: int, progress: bool = True, label: str = "spikingrx") -> Dict[str, Any]:
-    """Adam, cosine learning-rate decay to 0 over all batches; prints and returns per-epoch metrics."""
+        seed: int, steps: int, progress: bool = True, label: str = "spikingrx", rate_reg: float = 0.0,
+        resume_path: Optional[Path] = None, save_every: int = 25) -> Dict[str, Any]:
+    """Adam, cosine learning-rate decay to 0 over all batches; prints and returns per-epoch metrics.
+
+    ``rate_reg`` > 0 adds ``rate_reg * firing_rate`` to the loss (:class:`SpikeRateProbe`):
+    fewer spikes, fewer synaptic events. ``resume_path``: every ``save_every`` batches the
+    whole training state (weights, optimiser, schedule, batch-order generator, position,
+    history, elapsed wall and CPU time) is written there atomically; a later call with the
+    same arguments continues from it, bit for bit as if never interrupted.
+    """
     gen = torch.Generator().manual_seed(seed)  # batch order: independent of everything else
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     batches_per_epoch = math.ceil(len(train_ds) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * batches_per_epoch))
+    probe = SpikeRateProbe(model) if rate_reg else None
     history = []
-    t0 = time.time()
-    for epoch in range(1, epochs + 1):
+    start_epoch, start_batch, running, rate_run = 1, 0, 0.0, 0.0
+    wall0, cpu0 = 0.0, 0.0
+    if resume_path is not None and Path(resume_path).exists():
+        st = torch.load(resume_path, weights_only=False)  # our own file, written below
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        start_epoch, start_batch, history = st["epoch"], st["batch"], st["history"]
+        running, rate_run, wall0, cpu0 = st["running"], st["rate_run"], st["wall"], st["cpu"]
+        print(f"[{label}] resumed at epoch {start_epoch}, batch {start_batch}", flush=True)
+    t0, c0 = time.time(), time.process_time()
+
+    def save_state(epoch: int, batch: int, gen_state: torch.Tensor) -> None:
+        from snnexport.atomic import atomic_path
+
+        st = {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "gen": gen_state,
+              "epoch": epoch, "batch": batch, "history": history, "running": running, "rate_run": rate_run,
+              "wall": wall0 + time.time() - t0, "cpu": cpu0 + time.process_time() - c0}
+        with atomic_path(Path(resume_path), suffix=".pt") as tmp:
+            torch.save(st, tmp)
+
+    for epoch in range(start_epoch, epochs + 1):
         model.train()
+        gen_state = gen.get_state()  # the state this epoch's permutation is drawn from (resume)
         order = torch.randperm(len(train_ds), generator=gen)
-        bar = tqdm(range(batches_per_epoch), desc=f"{label} epoch {epoch}/{epochs}", disable=not progress,
+        first = start_batch if epoch == start_epoch else 0
+        bar = tqdm(range(first, batches_per_epoch), desc=f"{label} epoch {epoch}/{epochs}", disable=not progress,
                    leave=False, dynamic_ncols=True)
-        running = 0.0
         for i in bar:
             idx = order[i * batch_size:(i + 1) * batch_size]
             loss = masked_bce(predict_llr(model, train_ds.x[idx], steps), train_ds.bits[idx], train_ds.data_mask)
+            if probe is not None:
+                rate = probe.rate()
+                probe.clear()
+                rate_run = 0.98 * rate_run + 0.02 * rate.item() if i else rate.item()
+                loss = loss + rate_reg * rate
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             running = 0.98 * running + 0.02 * loss.item() if i else loss.item()  # smoothed for display
-            bar.set_postfix(loss=f"{running:.4f}")
+            bar.set_postfix(loss=f"{running:.4f}", **({"rate": f"{rate_run:.3f}"} if probe else {}))
+            if resume_path is not None and (i + 1) % save_every == 0 and i + 1 < batches_per_epoch:
+                save_state(epoch, i + 1, gen_state)
+        if probe is not None:
+            probe.clear()
         val = evaluate_dataset(model, val_ds, steps)
+        if probe is not None:
+            probe.clear()
         history.append({"epoch": epoch, "train_loss": round(running, 5), "val_loss": round(val["loss"], 5),
-                        "val_ber": val["ber"]})
+                        "val_ber": val["ber"], **({"train_rate": round(rate_run, 5)} if probe else {})})
         print(f"[{label}] epoch {epoch}/{epochs}: train_loss={running:.4f} val_loss={val['loss']:.4f} "
-              f"val_ber={val['ber']:.5f}", flush=True)
+              f"val_ber={val['ber']:.5f}" + (f" rate={rate_run:.4f}" if probe else ""), flush=True)
+        if resume_path is not None:
+            save_state(epoch + 1, 0, gen.get_state())
+    if probe is not None:
+        probe.remove()
     model.eval()
     return {"val_ber": history[-1]["val_ber"] if history else None,
             "val_loss": history[-1]["val_loss"] if history else None,
-            "train_seconds": round(time.time() - t0, 1), "history": history}
+            "train_seconds": round(wall0 + time.time() - t0, 1),
+            "train_cpu_seconds": round(cpu0 + time.process_time() - c0, 1), "history": history}
 
 
 def seed_everything(seed: int) -> None:
@@ -225,7 +297,7 @@ def train_receivers(cfg: TrainConfig, epochs: int, seed: int, progress: bool = T
     snn = build_model(cfg, spiking=True)
     snn.load_state_dict(pre.state_dict())
     snn_metrics = fit(snn, train_ds, val_ds, lr=cfg.finetune_lr, epochs=epochs, batch_size=cfg.batch_size,
-                      seed=seed + 1, steps=cfg.steps, progress=progress, label="spikingrx")
+                      seed=seed + 1, steps=cfg.steps, progress=progress, label="spikingrx", rate_reg=cfg.rate_reg)
     ann_metrics = fit(pre, train_ds, val_ds, lr=cfg.finetune_lr, epochs=epochs, batch_size=cfg.batch_size,
                       seed=seed + 1, steps=1, progress=progress, label="ann twin")
     for m in (snn_metrics, ann_metrics):
@@ -250,7 +322,7 @@ def save_receiver(model: nn.Module, cfg: TrainConfig, out_path: Path, spiking: b
         features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
         train={"seed": seed, "epochs_pretrain_ann": epochs, "epochs_finetune": epochs,
                "train_slots": cfg.train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
-               "lr": cfg.lr, "finetune_lr": cfg.finetune_lr},
+               "lr": cfg.lr, "finetune_lr": cfg.finetune_lr, "rate_reg": cfg.rate_reg},
         metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
         history={"pretrain_ann": metrics.get("pretrain_history", []), "finetune": metrics.get("history", [])},
     )
@@ -314,6 +386,186 @@ def train(epochs: int = DEFAULT_EPOCHS, seed: int = 0, out_path: str | Path = CH
     return metrics
 
 
+# ----- variants: fine-tuned from a shipped checkpoint (fewer steps, fewer spikes) -------------
+
+RUNS = ROOT.parent / "out" / "spikingrx_runs"  # resume states and logs (git-ignored)
+FINETUNE_SEED_OFFSET = 2_000_029               # fine-tuning slots differ from the original training slots
+
+
+def config_from_checkpoint(path: Path, steps: Optional[int] = None) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with (architecture, link, features), T overridable."""
+    info = checkpoint.load(path).info
+    kw = checkpoint.load(path).kwargs
+    return TrainConfig(hidden=kw["hidden"], blocks=kw["blocks"], steps=int(steps or info["steps"]),
+                       beta=kw.get("beta", TrainConfig.beta), theta=kw.get("theta", TrainConfig.theta),
+                       neighbours=int(info["features"]["neighbours"]), link=LinkConfig.from_dict(info["link"]))
+
+
+def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: float = 0.0, epochs: int = 1,
+             train_slots: int = 4096, lr: float = 3e-4, seed: int = 0, progress: bool = True,
+             resume: bool = True) -> Dict[str, Any]:
+    """Fine-tune the SNN checkpoint ``init`` with T = ``steps`` and a firing-rate penalty ``rate_reg``.
+
+    Writes ``out_path`` (same architecture, the new T in its info). Resumable: the training
+    state is kept in ``out/spikingrx_runs/<stem>.resume.pt`` (see :func:`fit`); the data set is
+    regenerated from its seed, so a restarted run continues on the same slots.
+    """
+    torch.set_num_threads(2)
+    init, out_path = Path(init), Path(out_path)
+    cfg = config_from_checkpoint(init, steps)
+    cfg = replace(cfg, train_slots=train_slots, finetune_lr=lr)
+    t0, c0 = time.time(), time.process_time()
+    link = OFDMLink(cfg.link)
+    data_seed = seed + FINETUNE_SEED_OFFSET
+    train_ds, val_ds = make_datasets(link, cfg, data_seed)
+    data_seconds = round(time.time() - t0, 1)
+    seed_everything(seed)
+    model = build_model(cfg, spiking=True)
+    model.load_state_dict(checkpoint.load(init).model.state_dict())
+    RUNS.mkdir(parents=True, exist_ok=True)
+    resume_path = RUNS / f"{out_path.stem}.resume.pt" if resume else None
+    metrics = fit(model, train_ds, val_ds, lr=lr, epochs=epochs, batch_size=cfg.batch_size, seed=seed + 1,
+                  steps=cfg.steps, progress=progress, label=out_path.stem, rate_reg=rate_reg,
+                  resume_path=resume_path)
+    metrics["data_seconds"] = data_seconds
+    checkpoint.save(
+        model, out_path, arch=SNN_ARCH, kwargs=cfg.model_kwargs(True), input_layout="BT", input_kind="analog",
+        input_shape=[cfg.in_channels, *cfg.link.grid_hw], steps=cfg.steps, modulation=cfg.link.modulation,
+        link=cfg.link.to_dict(), features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
+        train={"init": _rel(init), "seed": seed, "data_seed": data_seed, "epochs_finetune": epochs,
+               "train_slots": train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
+               "finetune_lr": lr, "rate_reg": rate_reg},
+        metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
+        history={"finetune": metrics.get("history", [])},
+    )
+    if resume_path is not None:
+        resume_path.unlink(missing_ok=True)  # finished: a later run of the same name starts afresh
+    metrics["total_seconds"] = round(time.time() - t0, 1)
+    metrics["total_cpu_seconds"] = round(time.process_time() - c0, 1)
+    metrics["checkpoint_bytes"] = out_path.stat().st_size
+    return metrics
+
+
+# ----- the paper-scale model (arXiv 2409.05610): same code path, resumable -------------------
+
+def paper_config(modulation: str = "16qam", steps: int = 2) -> TrainConfig:
+    """SpikingRx at the paper's scale: 128 filters, 3x3 convs, 7 SEW blocks, 1x1 LLR readout on the time mean.
+
+    T = 2 (the paper's energy point), UE speeds 1-30 m/s (3.6-108 km/h) on TDL-C; our 26 input
+    features (data.features) instead of the paper's raw grid, so that the receiver is the
+    same code path as the small model.
+    """
+    link = replace(LinkConfig(), modulation=modulation, min_speed=1.0, max_speed=30.0)
+    return TrainConfig(hidden=128, blocks=7, steps=steps, link=link)
+
+
+def train_resumable(cfg: TrainConfig, epochs: int, seed: int, out_path: Path, progress: bool = True,
+                    run_dir: Optional[Path] = None) -> Dict[str, Any]:
+    """The three phases of :func:`train_receivers`, each resumable, for long runs (the paper-scale model).
+
+    Phase states live in ``run_dir`` (``out/spikingrx_runs/<stem>/``): ``<phase>.resume.pt``
+    while a phase runs (every 25 batches), ``<phase>.done.pt`` (weights + metrics) once it
+    finished. Starting the same command again skips finished phases and continues the
+    running one; the data set is regenerated from its seed, bit-identical.
+    """
+    torch.set_num_threads(2)
+    out_path = Path(out_path)
+    run_dir = Path(run_dir or RUNS / out_path.stem)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    link = OFDMLink(cfg.link)
+    train_ds, val_ds = make_datasets(link, cfg, seed)
+    seed_everything(seed)
+    ann, snn = build_model(cfg, spiking=False), build_model(cfg, spiking=True)
+
+    def phase(name: str, model: nn.Module, init: Optional[nn.Module], **kw) -> Dict[str, Any]:
+        done = run_dir / f"{name}.done.pt"
+        if done.exists():
+            st = torch.load(done, weights_only=False)  # our own file
+            model.load_state_dict(st["model"])
+            print(f"[{name}] done earlier", flush=True)
+            return st["metrics"]
+        if init is not None:
+            model.load_state_dict(init.state_dict())
+        m = fit(model, train_ds, val_ds, epochs=epochs, batch_size=cfg.batch_size, progress=progress, label=name,
+                resume_path=run_dir / f"{name}.resume.pt", **kw)
+        from snnexport.atomic import atomic_path
+
+        with atomic_path(done, suffix=".pt") as tmp:
+            torch.save({"model": model.state_dict(), "metrics": m}, tmp)
+        (run_dir / f"{name}.resume.pt").unlink(missing_ok=True)
+        return m
+
+    pre = phase("ann_pretrain", ann, None, lr=cfg.lr, seed=seed, steps=1)
+    snn_m = phase("snn_finetune", snn, ann, lr=cfg.finetune_lr, seed=seed + 1, steps=cfg.steps)
+    ann_m = phase("ann_finetune", ann, None, lr=cfg.finetune_lr, seed=seed + 1, steps=1)
+    for m in (snn_m, ann_m):
+        m["pretrain_seconds"] = pre["train_seconds"]
+        m["pretrain_history"] = pre["history"]
+    save_receiver(snn, cfg, out_path, True, snn_m, seed, epochs)
+    save_receiver(ann, cfg, out_path.with_name(out_path.stem + "_ann.pt"), False, ann_m, seed, epochs)
+    snn_m["total_seconds"] = round(time.time() - t0, 1)
+    return snn_m
+
+
+def seconds_per_iteration(cfg: TrainConfig, iterations: int = 3, batch_size: Optional[int] = None) -> Dict[str, float]:
+    """Measured wall and CPU seconds of one training batch (forward + backward + Adam) of the ANN and the SNN."""
+    torch.set_num_threads(2)
+    b = batch_size or cfg.batch_size
+    x = torch.randn(b, cfg.in_channels, *cfg.link.grid_hw)
+    bits = torch.randint(0, 2, (b, cfg.link.bits_per_symbol, *cfg.link.grid_hw)).float()
+    mask = torch.ones(cfg.link.grid_hw, dtype=torch.bool)
+    out = {"batch_size": b, "parameters": sum(p.numel() for p in build_model(cfg, True).parameters())}
+    for spiking in (False, True):
+        model = build_model(cfg, spiking)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        steps = model_steps(cfg, spiking)
+        walls, cpus = [], []
+        for i in range(iterations + 1):  # the first is warm-up
+            t, c = time.time(), time.process_time()
+            loss = masked_bce(predict_llr(model, x, steps), bits, mask)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if i:
+                walls.append(time.time() - t)
+                cpus.append(time.process_time() - c)
+        key = "snn" if spiking else "ann"
+        out[f"{key}_wall_s"] = round(min(walls), 3)
+        out[f"{key}_cpu_s"] = round(min(cpus), 3)
+    return out
+
+
+def sample_for_steps(steps: int) -> Path:
+    """The shipped sample input with T = ``steps`` (the same 4 grids; ``verify --input``)."""
+    if steps == TrainConfig.steps:
+        return SAMPLE
+    path = SAMPLE.with_name(f"spikingrx_t{steps}_sample.npy")
+    if not path.exists():
+        x = np.load(SAMPLE)  # [4, B, C, F, S], the same grid at every step
+        np.save(path, np.ascontiguousarray(np.broadcast_to(x[:1], (steps, *x.shape[1:]))))
+    return path
+
+
+def sample_for(checkpoint_path: Path) -> Path:
+    """The sample input of any SpikingRx checkpoint: the same 4 grids at 15 dB (``write_sample``),
+    with the checkpoint's features (K neighbours) and T steps; generated once if missing."""
+    info = checkpoint.load(checkpoint_path, trust_arch=True).info
+    steps, k = int(info["steps"]), int(info["features"]["neighbours"])
+    if k == NEIGHBOURS:
+        return sample_for_steps(steps)
+    path = SAMPLE.with_name(f"spikingrx_k{k}_t{steps}_sample.npy")
+    if not path.exists():
+        cfg = TrainConfig(steps=steps, neighbours=k, link=LinkConfig.from_dict(info["link"]))
+        write_sample(OFDMLink(cfg.link), cfg, path)
+    return path
+
+
+def _rel(path: Path) -> str:
+    path, root = Path(path).resolve(), ROOT.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def write_record(out_path: Path, epochs: int, seed: int, metrics: Dict[str, Any]) -> Path:
     """models/results/<stem>.json: how the shipped checkpoints were trained, like the other zoo models."""
     loaded = checkpoint.load(out_path)
@@ -347,9 +599,33 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=TrainConfig.hidden)
     p.add_argument("--blocks", type=int, default=TrainConfig.blocks)
     p.add_argument("--steps", type=int, default=TrainConfig.steps, help="T of the SNN")
+    p.add_argument("--neighbours", type=int, default=NEIGHBOURS,
+                   help="K of data.features (C_in = 8 + 6K): fewer input channels, a cheaper first layer")
+    p.add_argument("--init", help="fine-tune this SNN checkpoint instead of training from scratch (see finetune)")
+    p.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate penalty weight of the SNN (fine-)tuning")
+    p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (with --init)")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper-scale model (128 filters, 7 SEW blocks, T=--steps or 2), resumable (train_resumable)")
+    p.add_argument("--time-iterations", action="store_true", help="only measure seconds per training batch and exit")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
+    if a.paper:
+        steps = a.steps if a.steps != TrainConfig.steps else 2
+        cfg = replace(paper_config(a.modulation, steps), train_slots=a.train_slots)
+        if a.time_iterations:
+            print(json.dumps(seconds_per_iteration(cfg)))
+            return
+        out = Path(a.out) if a.out != str(CHECKPOINT) else CHECKPOINT.with_name("spikingrx_paper.pt")
+        metrics = train_resumable(cfg, a.epochs, a.seed, out, progress=not a.no_progress)
+        print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
+        return
+    if a.init:
+        metrics = finetune(Path(a.init), Path(a.out), a.steps, a.rate_reg, a.epochs, a.train_slots, a.lr, a.seed,
+                           progress=not a.no_progress)
+        print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
+        return
     cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, train_slots=a.train_slots,
+                      neighbours=a.neighbours, rate_reg=a.rate_reg,
                       link=replace(LinkConfig(), modulation=a.modulation, channel_model=a.channel))
     metrics = train(a.epochs, a.seed, a.out, progress=not a.no_progress, cfg=cfg)
     print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))

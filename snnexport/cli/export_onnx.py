@@ -28,14 +28,17 @@ from .options import load_graph_or_model, model_options
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Batch of the --verify input.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the --verify input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--max-memory", help="Memory budget, e.g. 4G (default: half the machine's RAM): files are checked against it.")
 @model_options
-def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_verify, batch, seed, as_json,
+def command(model, output, steps, loop, opset, dtype, f64_ops, membranes, do_verify, batch, seed, as_json, max_memory,
             arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
     """Export a NIR graph or a checkpoint as an ONNX model (unrolled over T, or a Loop)."""
     import sys
 
+    from ..resources import parse_size, set_budget
     from ..safe_files import refuse_overwriting_input
 
+    set_budget(parse_size(max_memory))  # readers check declared sizes against it before loading
     refuse_overwriting_input(Path(output) if output else Path(model).with_suffix(".onnx"), model)
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     exp = export_graph(graph, steps=steps, loop=loop, opset=opset, dtype=dtype, f64_ops=f64_ops, membranes=membranes)

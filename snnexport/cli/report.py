@@ -8,6 +8,7 @@ import click
 
 from .. import jsonout
 from ..atomic import atomic_path
+from ..energy_conventions import CONVENTIONS
 from ..errors import SnnexportError, terminal_safe
 from ..reporting import DEFAULT_BASELINE, Report, markdown, plot, print_report
 from ..targets import load_targets, select_targets
@@ -29,15 +30,21 @@ from .options import load_graph_or_model, model_options
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print Markdown instead of tables.")
 @click.option("-o", "--output", type=click.Path(), help="Write the report (text, --json or --markdown) to this file.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Write a PNG: firing rates, raster, energy per target.")
+@click.option("--convention", type=click.Choice(list(CONVENTIONS)), default="neurobench", show_default=True,
+              help="Energy convention driving the target energies (all three are tabulated; docs/report.md).")
+@click.option("--max-memory", help="Memory budget, e.g. 4G (default: half the machine's RAM): files and the run are checked against it.")
 @model_options
 def command(model, input_path, steps, batch, seed, rate, dtype, target_names, baseline, targets_dirs, as_json,
-            as_markdown, output, plot_path, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt):
+            as_markdown, output, plot_path, convention, max_memory, arch, arch_kwargs, unsafe_pickle, input_shape,
+            input_layout, dt):
     """Spikes, sparsity, synaptic operations and energy per hardware target for a graph or checkpoint."""
     import torch
 
     from ..inputs import make_input
+    from ..resources import check_run_fits, parse_size, set_budget
     from ..safe_files import refuse_overwriting_input
 
+    set_budget(parse_size(max_memory))  # readers check declared sizes against it before loading
     if as_json and as_markdown:
         raise SnnexportError("--json and --markdown: choose one output format")
     for written in (output, plot_path):
@@ -47,6 +54,7 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
     graph, _ = load_graph_or_model(model, arch, arch_kwargs, unsafe_pickle, input_shape, input_layout, dt)
     tdtype = torch.float64 if dtype == "float64" else torch.float32
     x = make_input(graph, steps, batch, seed, rate, input_path, tdtype)
+    check_run_fits(graph, x, "report")
     run = {"steps": int(x.shape[0]), "batch": int(x.shape[1]), "dtype": dtype,
            "input": str(input_path) if input_path else f"random (seed {seed}" + (f", rate {rate:g})" if _spiking(graph) else ", standard normal)")}
     if not input_path:
@@ -54,7 +62,7 @@ def command(model, input_path, steps, batch, seed, rate, dtype, target_names, ba
     from .. import api
 
     rep = api.report(graph, x, targets=[t.name for t in chosen], baseline=baseline or None, targets_dirs=targets_dirs,
-                     dtype=tdtype, source=str(model), run=run)
+                     dtype=tdtype, source=str(model), run=run, convention=convention)
     if plot_path:
         plot(rep, plot_path)
     if as_json:
