@@ -20,9 +20,11 @@ from snnexport.counting import count
 
 def energy_of(checkpoint_path: Path, sample_path: Path) -> Dict:
     """Per convention: MACs, ACs, energy (pJ), dense-ANN energy and the ANN/SNN ratio; plus the firing rate."""
-    from snnexport.cli.options import load_graph_or_model
+    from snnexport.checkpoint import load
+    from snnexport.sources import convert_model
 
-    graph, loaded = load_graph_or_model(str(checkpoint_path), trust_arch=True)
+    loaded = load(checkpoint_path, trust_arch=True)  # our own shipped checkpoints
+    graph = convert_model(loaded)
     x = torch.as_tensor(np.load(sample_path)).to(torch.float64)
     counts = count(graph, x)
     stats = ec.input_stats(graph, x, counts)
