@@ -168,8 +168,7 @@ def report(model: ModelOrGraph, x, *, targets: Optional[Union[str, Sequence[str]
     ``baseline``: the dense target the energy ratios refer to (``None``: no ratios);
     ``convention``: the energy convention driving the target energies (``neurobench``, ``papers``,
     ``event_exact``; all three are tabulated under ``conventions``, see docs/report.md)."""
-    from .energy_conventions import apply_convention
-    from .reporting import DEFAULT_BASELINE, build_report
+    from .reporting import DEFAULT_BASELINE, apply_convention, build_report
     from .targets import load_targets, select_targets
 
     x = _time_major(x, dtype)

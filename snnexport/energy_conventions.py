@@ -228,46 +228,6 @@ def stats_json(stats: Dict[str, InputStats]) -> Dict[str, Dict]:
     return {n: {**asdict(s), "rate": s.rate} for n, s in stats.items()}
 
 
-# ----------------------------------------------------------------------------- report hook
-
-SYNAPTIC_TERM_LABELS = ("SOP", "MAC", "graded SOP", "readout SOP", "host readout MAC")
-
-
-def apply_convention(rep, convention: str, graph: nir.NIRGraph, x, dtype: Optional[torch.dtype] = None) -> Dict:
-    """Add ``conventions`` to a :class:`~snnexport.reporting.Report` and let ``convention`` drive its energies.
-
-    For ``neurobench`` the target energies stay as :func:`snnexport.reporting.target_energy`
-    made them. For another convention, on every costed neuromorphic target the synaptic
-    terms are replaced by the convention's MACs (at the target's ``mac_pj``, else its
-    ``synaptic_op_pj``) and ACs (at ``synaptic_op_pj``); neuron, spike and static terms are
-    kept; ratios are recomputed against the unchanged dense baseline.
-    """
-    from .reporting import Term
-
-    if convention not in CONVENTIONS:
-        raise SnnexportError(f"--convention: unknown convention {convention!r} (known: {', '.join(CONVENTIONS)})")
-    stats = input_stats(graph, x, rep.counts, dtype or torch.float64)
-    table = compare(rep.counts, stats)
-    rep.conventions = {"selected": convention, "results": table, "input_stats": stats_json(stats)}
-    if convention == "neurobench":
-        return rep.conventions
-    costed = CONVENTIONS[convention](rep.counts, stats)
-    for r in rep.results.values():
-        if r.target.kind == "dense" or not r.costed:
-            continue
-        e = r.target.energy
-        kept = [t for t in r.terms if t.label not in SYNAPTIC_TERM_LABELS]
-        new = []
-        if costed.acs:
-            new.append(Term("AC", costed.acs, e["synaptic_op_pj"], f"{convention} convention"))
-        if costed.macs:
-            new.append(Term("MAC", costed.macs, e.get("mac_pj", e["synaptic_op_pj"]), f"{convention} convention"))
-        base = r.energy_pj / r.ratio if r.ratio else None
-        r.terms = new + kept
-        r.ratio = r.energy_pj / base if base else None
-    return rep.conventions
-
-
 def rows(conventions: Dict) -> List[List[str]]:
     """Table rows: convention, MACs, ACs, SNN energy, dense ANN energy, ANN/SNN."""
     out = []
@@ -285,7 +245,7 @@ def to_json(conventions: Optional[Dict]) -> Optional[Dict]:
     """Deterministic JSON: energies and rates to 6 significant digits, counts as they are."""
     if conventions is None:
         return None
-    from .reporting import sig
+    from .jsonout import sig
 
     def clean(v):
         if isinstance(v, dict):

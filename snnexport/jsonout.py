@@ -41,3 +41,10 @@ def dumps(obj: Any, **kwargs: Any) -> str:
         clean[NOTES_KEY] = list(clean.get(NOTES_KEY) or []) + notes
     kwargs["allow_nan"] = False
     return json.dumps(clean, **kwargs)
+
+
+def sig(v: float, digits: int = 6) -> float:
+    """Round to ``digits`` significant digits (deterministic JSON floats)."""
+    if v is None or not math.isfinite(v) or v == 0:
+        return v
+    return float(f"{v:.{digits}g}")

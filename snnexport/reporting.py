@@ -30,11 +30,7 @@ DEFAULT_BASELINE = "ann-45nm-fp32"
 REPORT_FORMAT = 1
 
 
-def sig(v: float, digits: int = 6) -> float:
-    """Round to ``digits`` significant digits (deterministic JSON floats)."""
-    if v is None or not math.isfinite(v) or v == 0:
-        return v
-    return float(f"{v:.{digits}g}")
+from .jsonout import sig  # noqa: E402,F401 -- deterministic JSON floats (kept importable from here)
 
 
 # ----------------------------------------------------------------------------- energy
@@ -313,7 +309,7 @@ class Report:
     baseline: Optional[str]
     source: str
     run: Dict[str, Any]
-    conventions: Optional[Dict[str, Any]] = None  # snnexport.energy_conventions.apply_convention
+    conventions: Optional[Dict[str, Any]] = None  # apply_convention (below)
 
     def to_json(self) -> Dict[str, Any]:
         from .counting import to_json as counts_json
@@ -542,3 +538,43 @@ def plot(rep: Report, path: str | Path) -> Path:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return path
+
+
+# ----------------------------------------------------------------------------- energy conventions (snnexport.energy_conventions)
+
+SYNAPTIC_TERM_LABELS = ("SOP", "MAC", "graded SOP", "readout SOP", "host readout MAC")
+
+
+def apply_convention(rep, convention: str, graph: nir.NIRGraph, x, dtype: Optional[torch.dtype] = None) -> Dict:
+    """Add ``conventions`` to a :class:`Report` and let ``convention`` drive its energies.
+
+    For ``neurobench`` the target energies stay as :func:`target_energy`
+    made them. For another convention, on every costed neuromorphic target the synaptic
+    terms are replaced by the convention's MACs (at the target's ``mac_pj``, else its
+    ``synaptic_op_pj``) and ACs (at ``synaptic_op_pj``); neuron, spike and static terms are
+    kept; ratios are recomputed against the unchanged dense baseline.
+    """
+    import torch
+
+    if convention not in energy_conventions.CONVENTIONS:
+        raise SnnexportError(f"--convention: unknown convention {convention!r} (known: {', '.join(energy_conventions.CONVENTIONS)})")
+    stats = energy_conventions.input_stats(graph, x, rep.counts, dtype or torch.float64)
+    table = energy_conventions.compare(rep.counts, stats)
+    rep.conventions = {"selected": convention, "results": table, "input_stats": energy_conventions.stats_json(stats)}
+    if convention == "neurobench":
+        return rep.conventions
+    costed = energy_conventions.CONVENTIONS[convention](rep.counts, stats)
+    for r in rep.results.values():
+        if r.target.kind == "dense" or not r.costed:
+            continue
+        e = r.target.energy
+        kept = [t for t in r.terms if t.label not in SYNAPTIC_TERM_LABELS]
+        new = []
+        if costed.acs:
+            new.append(Term("AC", costed.acs, e["synaptic_op_pj"], f"{convention} convention"))
+        if costed.macs:
+            new.append(Term("MAC", costed.macs, e.get("mac_pj", e["synaptic_op_pj"]), f"{convention} convention"))
+        base = r.energy_pj / r.ratio if r.ratio else None
+        r.terms = new + kept
+        r.ratio = r.energy_pj / base if base else None
+    return rep.conventions
