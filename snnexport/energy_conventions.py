@@ -118,7 +118,8 @@ def input_stats(graph: nir.NIRGraph, x, counts: Counts, dtype: torch.dtype = tor
         mag = np.abs(flat).sum(axis=1)                          # [T', in]
         per_step_ops = nz @ fan
         per_step_events = mag @ fan
-        integer = bool(np.all(np.isfinite(flat)) and np.all(flat == np.round(flat)))  # inf is not a count of events
+        # an event count must be a finite integer (inf, or sums overflowing to inf, are not)
+        integer = bool(np.all(np.isfinite(per_step_events)) and np.all(flat == np.round(flat)))
         stats[n] = InputStats(
             steps=int(flat.shape[0]),
             static=bool(flat.shape[0] > 1 and np.all(flat == flat[:1])),
