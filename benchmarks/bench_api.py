@@ -26,12 +26,12 @@ def bench_simulate(rounds: int) -> None:
     import torch
 
     import snnexport
-    from snnexport.cli.options import load_graph_or_model
+    from snnexport.api import load
     from snnexport.inputs import make_input
     from snnexport.simulators.reference import runner
 
     for ckpt, steps in (("mnist_snntorch.pt", 25), ("spikingrx.pt", 8)):
-        graph, _ = load_graph_or_model(str(ROOT / "models" / "checkpoints" / ckpt))
+        graph, _, _ = load(ROOT / "models" / "checkpoints" / ckpt)
         for batch in (1, 16):
             x = make_input(graph, steps, batch, 0, 0.2, None, torch.float32)
             prog = runner.compile_graph(graph, torch.float32)

@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from snnexport.cli.options import load_graph_or_model  # noqa: E402
+from snnexport.api import load  # noqa: E402
 from snnexport.hardware.quantize import quantize  # noqa: E402
 from snnexport.hardware import loihi_quant, loihi_sim, xylo_quant, xylo_sim  # noqa: E402
 from snnexport.simulators import SIMULATORS, load_all  # noqa: E402
@@ -34,7 +34,7 @@ def run(name: str, limit: int, target: str = "xylo-audio2"):
     xte, yte = xte[:limit], yte[:limit]
     enc = getattr(m, "encode", None) or m.encoder()
     x = enc(xte, torch.Generator().manual_seed(EVAL_SEED)).to(torch.float64)  # [T, B, ...]
-    graph, _ = load_graph_or_model(str(Path("models/checkpoints") / f"{name}.pt"))
+    graph, _, _ = load(Path("models/checkpoints") / f"{name}.pt")
     load_all()
     ref = SIMULATORS["reference"](graph, x, torch.float64)
     out_name = next(iter(ref.readout))

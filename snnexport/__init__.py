@@ -14,6 +14,7 @@ _LAZY = {
     "register_neuron": (".sources.registry", "register_neuron"),
     "register_arch": (".architectures", "register_arch"),
     "convert": (".api", "convert"),
+    "load_graph": (".api", "load"),
     # plain functions: the modules are snnexport.verification and snnexport.reporting, so that
     # importing them never rebinds these names
     "verify": (".api", "verify"),

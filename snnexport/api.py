@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import nir
 import numpy as np
@@ -206,3 +206,34 @@ def simulate(graph: nir.NIRGraph, x, *, dtype: Optional[torch.dtype] = None, rec
 
 
 __all__ = ["convert", "verify", "report", "simulate"]
+
+
+def load(path, *, arch: Optional[str] = None, arch_kwargs: Optional[Dict[str, Any]] = None, trust_arch: bool = False,
+         unsafe_pickle: bool = False, input_shape: Optional[Sequence[int]] = None, input_layout: Optional[str] = None,
+         dt: Optional[float] = None) -> Tuple[nir.NIRGraph, Any, List[str]]:
+    """``(graph, loaded checkpoint or None, warnings)`` for a ``.nir`` file, a checkpoint, or a zoo
+    model's name: what every command reads. A checkpoint is loaded under the arch trust model
+    (README "Security model") and converted; a graph written elsewhere takes ``dt``/``input_shape``
+    for what it does not state. ``warnings`` lists what was read in or assumed (reading notes,
+    an assumed dt, an Euler step dt/tau > 1); the CLI prints them (``--strict`` refuses)."""
+    from .checkpoint import load as load_checkpoint
+    from .errors import reading
+    from .graph import apply_run_options, euler_warnings, read_graph
+    from .sources import convert_model
+
+    p = Path(path)
+    if not p.exists():  # a zoo model's name (`snnexport report shd`) means its shipped checkpoint
+        from .zoo import zoo_checkpoint
+
+        p = zoo_checkpoint(str(path)) or p
+    shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+    with reading(p, "cannot load"):  # malformed content of the file: one-line error naming it, exit 2
+        if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
+            graph, loaded = read_graph(p), None
+            warnings = apply_run_options(graph, str(p), dt=dt, input_shape=shape)
+        else:
+            loaded = load_checkpoint(p, arch=arch, arch_kwargs=arch_kwargs, unsafe_pickle=unsafe_pickle,
+                                     trust_arch=trust_arch)
+            graph = convert_model(loaded, dt=dt, input_shape=shape, input_layout=input_layout)
+            warnings = []
+    return graph, loaded, warnings + euler_warnings(graph)

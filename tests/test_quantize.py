@@ -71,9 +71,9 @@ def test_integer_model_equals_xylosim_bit_for_bit_on_saturating_random_networks(
 @pytest.fixture(scope="module")
 def shd_quantized(tmp_path_factory):
     out = tmp_path_factory.mktemp("q") / "shd_xylo.nir"
-    from snnexport.cli.options import load_graph_or_model
+    from snnexport.api import load
 
-    graph, _ = load_graph_or_model(str(SHD))
+    graph, _, _ = load(SHD)
     q, changes = quantize(graph, "xylo-audio2", ignore_fit=True)
     from snnexport.graph import write_graph
 
@@ -110,10 +110,10 @@ def test_quantize_changes_and_integer_semantics(shd_quantized):
 
 
 def test_quantize_refuses_a_network_beyond_the_pools_without_ignore_fit():
-    from snnexport.cli.options import load_graph_or_model
+    from snnexport.api import load
     from snnexport.errors import SnnexportError
 
-    graph, _ = load_graph_or_model(str(SHD))
+    graph, _, _ = load(SHD)
     with pytest.raises(SnnexportError, match="does not fit xylo-audio2: max_inputs: the network has 128 input channels"):
         quantize(graph, "xylo-audio2")
 
@@ -205,9 +205,9 @@ def test_loihi2_quantize_and_participant_on_mnist_snntorch(tmp_path, capsys):
     fc1 = q.nodes["fc1"].metadata["snnexport"]["chip"]
     assert fc1["sign_mode"] == "mixed" and np.all(w % 2 == 0) and np.array_equal(lava_weights(w), w) and np.abs(w).max() == 254
     x = torch.from_numpy(np.load(ROOT / "models" / "checkpoints" / "mnist_snntorch_sample.npy")).to(torch.float64)
-    from snnexport.cli.options import load_graph_or_model
+    from snnexport.api import load
 
-    graph, _ = load_graph_or_model(str(ckpt))
+    graph, _, _ = load(ckpt)
     rep = run_verify(graph, x, torch.float64, sims=["reference", "loihi2"])
     row = next(r for r in rep.participants if r.name == "loihi2")
     assert rep.identical and row.role == "chip" and row.total_spikes > 0 and row.mismatches > 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import click
 
-from ..errors import SnnexportError, reading, terminal_safe
+from ..errors import SnnexportError, terminal_safe
 
 
 def _shape(text: Optional[str]) -> Optional[tuple]:
@@ -57,33 +56,21 @@ def _remember_strict(ctx, _param, value):
 
 def load_graph_or_model(path: str, arch=None, arch_kwargs=None, unsafe_pickle=False, input_shape=None,
                         input_layout=None, dt=None, trust_arch=None):
-    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint. For a graph written
-    elsewhere, ``--dt``/``--input-shape`` supply what it does not state; what had to be
-    interpreted or assumed is printed as a warning (an error with ``--strict``)."""
-    from ..checkpoint import load, parse_kwargs
-    from ..graph import apply_run_options, euler_warnings, read_graph, reading_notes
-    from ..sources import convert_model
+    """``(graph, loaded_model or None)`` for a .nir graph or a checkpoint (:func:`snnexport.api.load`).
+    For a graph written elsewhere, ``--dt``/``--input-shape`` supply what it does not state; what had
+    to be interpreted is printed as a note, what was assumed as a warning (an error with ``--strict``)."""
+    from ..api import load
+    from ..checkpoint import parse_kwargs
+    from ..graph import reading_notes
 
-    p = Path(path)
-    if not p.exists():  # a zoo model's name (`snnexport report shd`) means its shipped checkpoint
-        from ..zoo import zoo_checkpoint
-
-        p = zoo_checkpoint(str(path)) or p
     if trust_arch is None:
         ctx = click.get_current_context(silent=True)
         trust_arch = bool(ctx and ctx.meta.get("snnexport.trust_arch"))
-    with reading(p, "cannot load"):  # malformed content of the file: one-line error naming it, exit 2
-        if p.suffix.lower() in (".nir", ".h5", ".hdf5"):
-            graph, loaded = read_graph(p), None
-            for note in reading_notes(graph):
-                click.echo(f"note: {terminal_safe(str(p))}: {terminal_safe(note)}", err=True)
-            warnings = apply_run_options(graph, str(p), dt=dt, input_shape=_shape(input_shape))
-        else:
-            loaded = load(p, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), unsafe_pickle=unsafe_pickle,
-                          trust_arch=trust_arch)
-            graph = convert_model(loaded, dt=dt, input_shape=_shape(input_shape), input_layout=input_layout)
-            warnings = []
-    warnings += euler_warnings(graph)
+    graph, loaded, warnings = load(path, arch=arch, arch_kwargs=parse_kwargs(arch_kwargs), trust_arch=trust_arch,
+                               unsafe_pickle=unsafe_pickle, input_shape=_shape(input_shape), input_layout=input_layout,
+                               dt=dt)
+    for note in reading_notes(graph) if loaded is None else []:
+        click.echo(f"note: {terminal_safe(str(path))}: {terminal_safe(note)}", err=True)
     ctx = click.get_current_context(silent=True)
     if warnings and ctx is not None and ctx.meta.get("snnexport.strict"):
         raise SnnexportError(f"{warnings[0]} (--strict)")
