@@ -51,11 +51,18 @@ def read_graph(path: str | Path) -> nir.NIRGraph:
         except Exception as e:  # noqa: BLE001 — nir raises bare ValueError/AssertionError
             raise SnnexportError(f"{path}: malformed NIR graph ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
     graph._snnexport_reading_notes = notes  # in memory only: nir serialises dataclass fields
+    graph._snnexport_source = str(path)  # named in errors about what the file says (e.g. default_steps)
     validate_graph(graph, where=str(path))
     return graph
 
 
 # ----- graphs written by other exporters ----------------------------------------------------
+
+def steps_source(graph: nir.NIRGraph) -> str:
+    """Who chose T when ``--steps`` was not given: "<file>: snnexport.default_steps" (for errors)."""
+    where = getattr(graph, "_snnexport_source", None)
+    return f"{where}: the graph's snnexport.default_steps" if where else "the graph's snnexport.default_steps"
+
 
 def reading_notes(graph: nir.NIRGraph) -> List[str]:
     """What :func:`read_graph` had to interpret in this graph (e.g. batch dims it stripped)."""

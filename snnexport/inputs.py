@@ -58,6 +58,7 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
         arr = check_input(load_array(path, graph), graph, str(path))
         return torch.from_numpy(np.ascontiguousarray(arr)).to(dtype)
     ext = graph_ext(graph)
+    given_steps = bool(steps)
     steps = int(steps or ext.default_steps)
     if steps < 1 or batch < 1:
         raise SnnexportError(f"--steps and --batch must be at least 1 (got {steps}, {batch})")
@@ -68,8 +69,11 @@ def make_input(graph: nir.NIRGraph, steps: Optional[int] = None, batch: int = 4,
 
     nbytes = float(np.prod(np.asarray(shape, dtype=np.float64))) * 8
     if nbytes > current_budget():
-        raise SnnexportError(f"input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the memory budget; "
-                             f"lower --steps/--batch")
+        from .graph import steps_source
+
+        who = "" if given_steps else f"{steps_source(graph)} = {steps}: "
+        raise SnnexportError(f"{who}input of shape {list(shape)} needs {nbytes / 2**30:.1f} GiB, more than the memory "
+                             f"budget; lower --steps/--batch")
     g = torch.Generator().manual_seed(int(seed))
     if ext.input_layout == "static":  # the model repeats one frame over its own T inside forward
         if steps != ext.default_steps:

@@ -769,7 +769,7 @@ def cli_args(a: Attack, cmd: str, path: Path, ws: Workspace, out: Path) -> List[
         if cmd in ("verify", "report"):  # the input fixes T and B
             i = args.index("--steps")
             del args[i:i + 4]
-    if a.extra and (cmd == "verify" or "--max-memory" not in a.extra):
+    if a.extra and (has_max_memory(cmd) or "--max-memory" not in a.extra):
         args += list(a.extra)
     return [str(x) for x in args]
 
@@ -871,16 +871,7 @@ def judge(a: Attack, cmd: str, ws: Workspace, path: Path) -> Optional[str]:
 
 # Cases that still fail, and why (the lead's list). pytest does not run them (some run for minutes);
 # the summary script does, and counts them as not clean.
-KNOWN = {
-    "npy_header_bomb/npy_sparse_over_budget/report":
-        "report has no --max-memory: a 384 MiB sparse .npy (8M steps) fits the default budget and runs for minutes",
-    "npy_header_bomb/npz_deflate_bomb/report":
-        "report has no --max-memory: a 192 MiB-inflating .npz (4M steps) fits the default budget and runs for minutes",
-    **{f"graph_metadata_abuse/default_steps_huge/{c}":
-       "refused (exit 2, one line) but the message names neither the graph file nor default_steps and blames --steps "
-       "(the step count reaches verify/report/export-onnx without the path; the CLI passes it on)"
-       for c in ("verify", "report", "export-onnx")},
-}
+KNOWN: dict = {}  # none left: report/export-onnx take --max-memory; default_steps errors name the file
 
 
 @dataclass
@@ -997,9 +988,11 @@ def has_max_memory(cmd: str) -> bool:
 
     from snnexport import cli as cli_module
 
-    getattr(cli_module, "_register_optional_commands", lambda: None)()  # report, export-onnx... load lazily
+    getattr(cli_module, "_register_commands", getattr(cli_module, "_register_optional_commands", lambda: None))()
+    if cmd in getattr(cli_module, "_LAZY_COMMANDS", {}):
+        cli_module._load_command(cmd)  # the real command, not its help placeholder
     command = cli_module.cli.get_command(click.Context(cli_module.cli), cmd)
-    return any("--max-memory" in getattr(p, "opts", ()) for p in command.params)
+    return command is not None and any("--max-memory" in getattr(p, "opts", ()) for p in command.params)
 
 
 def _last_line(text: str) -> str:

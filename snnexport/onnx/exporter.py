@@ -96,10 +96,10 @@ MAX_UNROLLED_STEPS = 100_000
 MAX_UNROLLED_NODE_STEPS = 2_000_000  # steps x NIR nodes per step
 
 
-def _check_unroll_size(steps: int, nodes_per_step: int) -> None:
+def _check_unroll_size(steps: int, nodes_per_step: int, who: str = "") -> None:
     if steps > MAX_UNROLLED_STEPS or steps * max(1, nodes_per_step) > MAX_UNROLLED_NODE_STEPS:
         raise SnnexportError(
-            f"unrolling {steps} steps of {nodes_per_step} nodes is too large for one ONNX graph (at most "
+            f"{who}unrolling {steps} steps of {nodes_per_step} nodes is too large for one ONNX graph (at most "
             f"{MAX_UNROLLED_STEPS} steps and {MAX_UNROLLED_NODE_STEPS} node-steps); use --loop (any T at run time) "
             f"or a smaller --steps"
         )
@@ -123,6 +123,7 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
         raise SnnexportError(f"--opset must lie in [{MIN_OPSET}, {max_opset}] (this onnx package), got {opset}")
     validate_graph(graph)
     gext = graph_ext(graph)
+    steps_given = steps is not None
     if not loop:
         try:
             steps = int(steps if steps is not None else gext.default_steps)
@@ -143,7 +144,9 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     step_order = [n for n in order if n not in post]
     post_order = [n for n in order if n in post]
     if not loop:
-        _check_unroll_size(steps, len(step_order))
+        from ..graph import steps_source
+
+        _check_unroll_size(steps, len(step_order), "" if steps_given else f"{steps_source(graph)} = {steps}: ")
     rules = {n: ONNX_RULES[type(graph.nodes[n]).__name__] for n in order}
     for n in post_order:
         if rules[n].neuron:
