@@ -77,3 +77,28 @@ def participants(default: Optional[bool] = None, roles: Optional[Iterable[str]] 
            and (have_source or "checkpoint" not in p.needs)]
     rank = {r: i for i, r in enumerate(ROLE_ORDER)}
     return [p.name for p in sorted(out, key=lambda p: (rank.get(p.role, len(rank)), p.rank))]
+
+
+def record_spiking_outputs(graph, find_module: Callable, convert: Callable = lambda t: t) -> Tuple[Dict[str, List], List]:
+    """Forward hooks that record, for every spiking node of ``graph``, the output of the upstream
+    module ``find_module(node_name)`` maps it to (``None``: not recorded). Each call appends the
+    module's (first) output, detached and passed through ``convert``. Returns ``(records,
+    hooks)``; the caller removes the hooks. Shared by the upstream witnesses."""
+    from ..semantics import SPIKING_TYPES
+
+    records: Dict[str, List] = {}
+    hooks = []
+    for name, node in graph.nodes.items():
+        if type(node).__name__ not in SPIKING_TYPES:
+            continue
+        mod = find_module(name)
+        if mod is None:
+            continue
+        records[name] = []
+
+        def hook(m, args, out, _n=name):
+            spk = out[0] if isinstance(out, tuple) else out
+            records[_n].append(convert(spk.detach()))
+
+        hooks.append(mod.register_forward_hook(hook))
+    return records, hooks

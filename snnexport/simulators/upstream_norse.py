@@ -20,7 +20,7 @@ from the reference are upstream's. Known upstream behaviour (Norse 1.1.0):
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, List
 
 import nir
 import numpy as np
@@ -30,7 +30,7 @@ from ..errors import SnnexportError
 from ..extension import graph_ext
 from ..semantics import SPIKING_TYPES
 from ..graph import output_names
-from .base import SimResult, register_simulator
+from .base import SimResult, record_spiking_outputs, register_simulator
 
 _SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
@@ -81,22 +81,8 @@ def run_norse_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype,
     except Exception as e:  # upstream raises anything; report it as one line
         raise SnnexportError(f"norse.torch.from_nir failed: {_one_line(e)}") from None
     module = module.to(dtype)  # Linear/Conv weights; Norse cell parameters stay float32 (upstream's choice)
-    records: Dict[str, List[torch.Tensor]] = {}
-    hooks = []
     subs = dict(module.named_modules())
-    for name, node in graph.nodes.items():
-        if type(node).__name__ not in _SPIKING:
-            continue
-        mod = subs.get(_sanitize(upstream_name[name]))
-        if mod is None:
-            continue
-        records[name] = []
-
-        def hook(m, args, out, _name=name):
-            main = out[0] if isinstance(out, tuple) else out
-            records[_name].append(main.detach())
-
-        hooks.append(mod.register_forward_hook(hook))
+    records, hooks = record_spiking_outputs(graph, lambda name: subs.get(_sanitize(upstream_name[name])))
     outs: List[torch.Tensor] = []
     state = None
     try:

@@ -17,17 +17,15 @@ per step, time-major. Disagreements with the reference are these documented conv
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import nir
 import torch
 
 from ..errors import SnnexportError
-from ..semantics import SPIKING_TYPES
 from ..graph import plain_view
-from .base import SimResult, register_simulator
+from .base import SimResult, record_spiking_outputs, register_simulator
 
-SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 def import_upstream(graph: nir.NIRGraph, batch: int) -> torch.nn.Module:
@@ -58,21 +56,7 @@ def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: 
     steps, batch = int(x.shape[0]), int(x.shape[1])
     net = import_upstream(graph, batch)
     modules = dict(net.named_modules())
-    records: Dict[str, List[torch.Tensor]] = {}
-    hooks = []
-    for name, node in graph.nodes.items():
-        if type(node).__name__ not in SPIKING:
-            continue
-        mod = _module_for(modules, name)
-        if mod is None:
-            continue
-        records[name] = []
-
-        def hook(m, args, out, _n=name):
-            spk = out[0] if isinstance(out, tuple) else out
-            records[_n].append(spk.detach())
-
-        hooks.append(mod.register_forward_hook(hook))
+    records, hooks = record_spiking_outputs(graph, lambda name: _module_for(modules, name))
     squeezed = x.to(torch.float32).transpose(0, 1).reshape(batch * steps, *x.shape[2:])
     try:
         with torch.no_grad():

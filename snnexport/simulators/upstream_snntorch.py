@@ -28,12 +28,10 @@ import torch
 import snntorch as snn
 
 from ..errors import SnnexportError
-from ..semantics import SPIKING_TYPES
 from ..graph import plain_view
 from ..sources.snntorch_rules import float64_fixes
-from .base import SimResult, register_simulator
+from .base import SimResult, record_spiking_outputs, register_simulator
 
-SPIKING = SPIKING_TYPES  # the semantics table (snnexport/semantics.py)
 
 
 def _sanitize(name: str) -> str:
@@ -103,24 +101,15 @@ def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: 
         raise SnnexportError(f"snnTorch's imported network cannot be cast to {dtype}: {e}") from None
     float64_fixes(net)  # snnTorch's float32 spikes would crash the next float64 nn.Linear
     modules = dict(net.named_modules())
-    records: Dict[str, List[torch.Tensor]] = {}
-    hooks = []
-    for name, node in graph.nodes.items():
-        if type(node).__name__ not in SPIKING:
-            continue
+
+    def find(name):
         mod = modules.get(_sanitize(upstream_name[name]))
         if mod is None:  # e.g. inside an RNN subgraph: look for a module whose path ends with the name
             hits = [m for p, m in modules.items() if p.split(".")[-1] == _sanitize(upstream_name[name])]
             mod = hits[0] if len(hits) == 1 else None
-        if mod is None:
-            continue
-        records[name] = []
+        return mod
 
-        def hook(m, args, out, _n=name):
-            spk = out[0] if isinstance(out, tuple) else out
-            records[_n].append(spk.detach().to(torch.float64))
-
-        hooks.append(mod.register_forward_hook(hook))
+    records, hooks = record_spiking_outputs(graph, find, convert=lambda t: t.to(torch.float64))
     _reset(net)
     outs: List[torch.Tensor] = []
     try:
