@@ -180,8 +180,13 @@ def report(model: ModelOrGraph, x, *, targets: Optional[Union[str, Sequence[str]
         baseline = DEFAULT_BASELINE
     run = dict(run) if run is not None else {"steps": int(x.shape[0]), "batch": int(x.shape[1]),
                                               "dtype": str(dtype).replace("torch.", "")}
-    rep = build_report(graph, x, chosen, all_targets, baseline or None, source=source, run=run, dtype=dtype)
-    apply_convention(rep, convention, graph, x, dtype)
+    from .simulators.reference.runner import simulate as run_reference
+
+    # one reference run serves the counts and the energy conventions' input statistics
+    result = run_reference(graph, x, dtype, record_activations=True)
+    rep = build_report(graph, x, chosen, all_targets, baseline or None, source=source, run=run, dtype=dtype,
+                       result=result)
+    apply_convention(rep, convention, graph, x, dtype, result=result)
     return rep
 
 

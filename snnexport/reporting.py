@@ -354,10 +354,12 @@ COUNTING_RULES = [
 
 def build_report(graph: nir.NIRGraph, x, targets: Sequence[Target], all_targets: Dict[str, Target],
                  baseline: Optional[str] = DEFAULT_BASELINE, source: str = "", run: Optional[Dict[str, Any]] = None,
-                 dtype=None) -> Report:
+                 dtype=None, result=None) -> Report:
+    """``result``: a reference run with ``record_activations=True`` on ``x`` to count from (else
+    :func:`count` runs one); :func:`apply_convention` can reuse the same run."""
     import torch
 
-    counts = count(graph, x, dtype or torch.float64)
+    counts = count(graph, x, dtype or torch.float64, result=result)
     base_t = None
     if baseline:
         if baseline not in all_targets:
@@ -545,7 +547,8 @@ def plot(rep: Report, path: str | Path) -> Path:
 SYNAPTIC_TERM_LABELS = ("SOP", "MAC", "graded SOP", "readout SOP", "host readout MAC")
 
 
-def apply_convention(rep, convention: str, graph: nir.NIRGraph, x, dtype: Optional[torch.dtype] = None) -> Dict:
+def apply_convention(rep, convention: str, graph: nir.NIRGraph, x, dtype: Optional[torch.dtype] = None,
+                     result=None) -> Dict:
     """Add ``conventions`` to a :class:`Report` and let ``convention`` drive its energies.
 
     For ``neurobench`` the target energies stay as :func:`target_energy`
@@ -558,7 +561,7 @@ def apply_convention(rep, convention: str, graph: nir.NIRGraph, x, dtype: Option
 
     if convention not in energy_conventions.CONVENTIONS:
         raise SnnexportError(f"--convention: unknown convention {convention!r} (known: {', '.join(energy_conventions.CONVENTIONS)})")
-    stats = energy_conventions.input_stats(graph, x, rep.counts, dtype or torch.float64)
+    stats = energy_conventions.input_stats(graph, x, rep.counts, dtype or torch.float64, result=result)
     table = energy_conventions.compare(rep.counts, stats)
     rep.conventions = {"selected": convention, "results": table, "input_stats": energy_conventions.stats_json(stats)}
     if convention == "neurobench":
