@@ -1,5 +1,10 @@
 """Shared test helpers."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn as nn
@@ -14,6 +19,35 @@ def run_cli(args, capsys):
         raise SystemExit(0)
     out = capsys.readouterr()
     return e.value.code or 0, out.out, out.err
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ``python -m snnexport ARGS`` that reports its own peak RSS when it exits. VmHWM belongs to the
+# process's memory map after exec; ru_maxrss (getrusage or wait4) would also count the pytest
+# process the child was forked from (Linux keeps the high-water mark across execve).
+_PEAK_RSS_CHILD = """
+import atexit, runpy, sys
+def _hwm():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            sys.stderr.write('VMHWM_KIB ' + line.split()[1] + chr(10))
+atexit.register(_hwm)
+sys.argv = ['snnexport'] + sys.argv[1:]
+runpy.run_module('snnexport', run_name='__main__')
+"""
+
+
+def cli_peak_rss_kib(args, cwd=ROOT, **env) -> tuple:
+    """(exit code, stderr without the VmHWM line, peak RSS in KiB or None if the child never
+    reported it) of ``python -m snnexport ARGS`` in a child process."""
+    proc = subprocess.run([sys.executable, "-c", _PEAK_RSS_CHILD, *map(str, args)], cwd=cwd,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT), **env),
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
+    lines = proc.stderr.decode(errors="replace").splitlines()
+    peak = [int(l.split()[1]) for l in lines if l.startswith("VMHWM_KIB ")]
+    assert len(peak) <= 1, lines
+    return proc.returncode, "\n".join(l for l in lines if not l.startswith("VMHWM_KIB ")), (peak or [None])[0]
 
 
 def randomise_bn(model, seed=0):

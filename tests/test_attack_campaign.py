@@ -26,11 +26,13 @@ import sys
 import time
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import pytest
+
+from tests.helpers import cli_peak_rss_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = b"ATTACK-SECRET-5e1d0b-" * 4 + b"\x11\x12\x13\x14"  # 88 bytes: enough for a 3x3 float64 weight
@@ -954,26 +956,9 @@ SIGTERM_COMMANDS = ("convert", "quantize")
 
 # ----------------------------------------------------------------------------- peak RSS
 
-_CHILD = """
-import atexit, runpy, sys
-def _hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            sys.stderr.write('VMHWM_KIB ' + line.split()[1] + chr(10))
-atexit.register(_hwm)
-sys.argv = ['snnexport'] + sys.argv[1:]
-runpy.run_module('snnexport', run_name='__main__')
-"""
-
-
 def peak_rss_kib(args) -> tuple:
     """(exit code, stderr without the VmHWM line, peak RSS KiB) of ``python -m snnexport ARGS``."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *map(str, args)], cwd=ROOT, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
-    lines = proc.stderr.decode(errors="replace").splitlines()
-    peak = [int(l.split()[1]) for l in lines if l.startswith("VMHWM_KIB ")]
-    return proc.returncode, "\n".join(l for l in lines if not l.startswith("VMHWM_KIB ")), (peak or [None])[0]
+    return cli_peak_rss_kib(args, ROOT, OMP_NUM_THREADS="1")
 
 
 def largest_bombs(ws: Workspace) -> Dict[str, Path]:

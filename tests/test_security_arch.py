@@ -11,7 +11,6 @@ import sys
 import textwrap
 import time
 import zipfile
-import zlib
 
 import pytest
 import torch
@@ -22,7 +21,7 @@ from snnexport import architectures
 from snnexport.checkpoint import FORMAT, load
 from snnexport.errors import SnnexportError
 from snnexport.safe_files import check_torch_zip
-from tests.helpers import run_cli, save_sew_checkpoint
+from tests.helpers import cli_peak_rss_kib, run_cli, save_sew_checkpoint
 
 SEW_ARCH = "snnexport.examples.spikingrx:sew_block_model"
 COMMANDS = ["convert", "verify", "report", "export-onnx"]
@@ -439,31 +438,16 @@ def test_archive_over_the_memory_budget_refused(tmp_path):
     assert load(ckpt, max_bytes=total).arch == SEW_ARCH
 
 
-# VmHWM of the child itself (KiB): ru_maxrss would carry the forking parent's high-water mark across exec
-PEAK_RSS_CHILD = """
-import sys
-from snnexport.cli import main
-try:
-    main(sys.argv[2:])
-finally:
-    hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
-    open(sys.argv[1], "w").write(hwm)
-"""
-
-
 @pytest.mark.slow
 def test_large_zip_bomb_peak_rss_bounded(tmp_path):
     """The issue's case: 1.3 MB on disk, 1.3 GiB inflated (unguarded, torch.load peaks at ~1.5 GiB).
     Refused from the zip directory, so the CLI's peak RSS stays at its import baseline."""
-    import subprocess
-
     bomb = zip_bomb(tmp_path / "bomb.pt", 1300)
     assert bomb.stat().st_size < 2 << 20
-    peak_file = tmp_path / "peak"
-    r = subprocess.run([sys.executable, "-c", PEAK_RSS_CHILD, str(peak_file), "convert", str(bomb), "-o", str(tmp_path / "o.nir")],
-                       capture_output=True, text=True, timeout=300, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    assert r.returncode == 2 and "compression bomb" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-    peak_mib = int(peak_file.read_text()) / 1024
+    code, err, peak_kib = cli_peak_rss_kib(["convert", bomb, "-o", tmp_path / "o.nir"])
+    assert code == 2 and "compression bomb" in err and len(err.strip().splitlines()) == 1, err
+    assert peak_kib is not None, err
+    peak_mib = peak_kib / 1024
     assert peak_mib < 700, f"peak RSS {peak_mib:.0f} MiB"
     assert not (tmp_path / "o.nir").exists()
 

@@ -5,7 +5,6 @@ unusual but valid inputs (big-endian, odd suffixes, odd node names) work end to 
 import json
 import os
 import signal
-import subprocess
 import sys
 import zipfile
 import zlib
@@ -18,7 +17,7 @@ import pytest
 
 from snnexport.extension import KEY, GraphExt, NeuronExt, set_node_ext
 from snnexport.graph import write_graph
-from tests.helpers import run_cli
+from tests.helpers import cli_peak_rss_kib, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = b"TOP-SECRET-7f3a9c-" * 4 + b"\x01\x02\x03\x04\x05\x06\x07\x08"  # 80 bytes, >= 72 needed
@@ -377,30 +376,11 @@ def test_unusual_but_valid_arrays_are_read(base, tmp_path, capsys, form):
 
 # ----- peak memory of the bombs -------------------------------------------------------------------
 
-# ``python -m snnexport ARGS`` that reports its own peak RSS when it exits. VmHWM belongs to the
-# process's memory map after exec; ru_maxrss from wait4 would also count the pytest process
-# the child was forked from (Linux keeps the high-water mark across execve).
-_CHILD = """
-import atexit, runpy, sys
-def _hwm():
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'):
-            sys.stderr.write('VMHWM_KIB ' + line.split()[1] + chr(10))
-atexit.register(_hwm)
-sys.argv = ['snnexport'] + sys.argv[1:]
-runpy.run_module('snnexport', run_name='__main__')
-"""
-
-
 def _peak_rss_kib(args, cwd) -> tuple:
     """(exit code, stderr without the report line, peak RSS in KiB) of a child process."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *map(str, args)], cwd=cwd, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=600)
-    lines = proc.stderr.decode().splitlines()
-    peak = [int(l.split()[1]) for l in lines if l.startswith("VMHWM_KIB ")]
-    assert len(peak) == 1, lines
-    return proc.returncode, "\n".join(l for l in lines if not l.startswith("VMHWM_KIB ")), peak[0]
+    code, err, peak = cli_peak_rss_kib(args, cwd)
+    assert peak is not None, err
+    return code, err, peak
 
 
 def test_peak_rss_of_bombs_stays_within_budget(base, tmp_path):
