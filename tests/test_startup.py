@@ -25,11 +25,22 @@ def imported_by(args):
     return mods, proc.stdout
 
 
-@pytest.mark.parametrize("cmd", [["--help"], ["targets"], ["targets", "--help"]])
+@pytest.mark.parametrize("cmd", [["--help"], ["targets"], ["targets", "--help"], ["models"], ["models", "--json"]])
 def test_commands_without_a_model_import_no_torch(cmd):
     mods, out = imported_by(["-m", "snnexport", *cmd])
     assert not mods & set(FRAMEWORKS), sorted(mods & set(FRAMEWORKS))
     assert out.strip()
+
+
+def test_models_lists_every_zoo_model_from_its_index_without_torch():
+    import json
+
+    mods, out = imported_by(["-m", "snnexport", "models", "--json"])
+    assert not mods & set(FRAMEWORKS), f"{sorted(mods & set(FRAMEWORKS))}: is models/zoo_index.json stale?"
+    rows = json.loads(out)
+    ckpts = [r for r in rows if r["size_kb"] is not None]
+    assert {r["name"] for r in rows} >= {"shd", "mnist-custom", "spikingrx"}
+    assert ckpts and all(r["parameters"] > 0 and isinstance(r["metrics"], dict) for r in ckpts)
 
 
 def test_help_lists_every_lazy_command_with_its_own_help():
