@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("torch", "norse", "snntorch", "spikingjelly", "matplotlib", "numba")
+GRAPH_LIBRARIES = ("nir", "numpy", "h5py")  # a command that reads no graph needs none (0.5 s here)
 
 
 def imported_by(args):
@@ -26,9 +27,9 @@ def imported_by(args):
 
 
 @pytest.mark.parametrize("cmd", [["--help"], ["targets"], ["targets", "--help"], ["models"], ["models", "--json"]])
-def test_commands_without_a_model_import_no_torch(cmd):
+def test_commands_without_a_model_import_no_framework_and_no_graph_library(cmd):
     mods, out = imported_by(["-m", "snnexport", *cmd])
-    assert not mods & set(FRAMEWORKS), sorted(mods & set(FRAMEWORKS))
+    assert not mods & set(FRAMEWORKS + GRAPH_LIBRARIES), sorted(mods & set(FRAMEWORKS + GRAPH_LIBRARIES))
     assert out.strip()
 
 
@@ -78,3 +79,14 @@ def test_snntorch_model_is_detected_by_class_module():
 
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), snn.Leaky(beta=0.9))
     assert "snntorch" in frameworks_in(m) and detect_framework(m) == "snntorch"
+
+
+def test_max_memory_holds_for_one_cli_run_only(tmp_path, capsys):
+    # the CLI clears the budget after each run without importing the budget's module itself
+    from snnexport import cli
+    from snnexport.resources import current_budget, default_budget
+
+    with pytest.raises(SystemExit) as e:  # stops after --max-memory was set: two output formats
+        cli.main(["report", str(tmp_path / "g.nir"), "--max-memory", "1G", "--json", "--markdown"])
+    assert e.value.code == 2 and "choose one output format" in capsys.readouterr().err
+    assert current_budget() == default_budget() != 1 << 30
