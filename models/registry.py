@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent
 CHECKPOINTS = ROOT / "checkpoints"
 RESULTS = ROOT / "results"
 
-# Module (under models/) -> defines ZOO_ENTRY. Adding a model is adding a module here.
+# Module (under models/) -> defines ZOO_ENTRY. Adding a model is adding a module here (then
+# `python -m snnexport.zoo_index` rewrites zoo_index.json, which `snnexport models` reads).
 ZOO_MODULES = ["spikingrx", "mnist_custom", "mnist_snntorch", "shd", "stereo_codec"]
 
 

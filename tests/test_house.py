@@ -121,3 +121,22 @@ def test_lazy_commands_list_their_own_help():
         assert not getattr(real, "_lazy", False)
         assert real.help.split("\n\n")[0] == cli._LAZY_COMMANDS[name][2], name
         assert real.get_short_help_str(limit=60) == listed[name], name
+
+
+# every public name snnexport.reporting had when it held all of report's jobs in one file
+REPORTING_NAMES = ("COUNTING_RULES", "DEFAULT_BASELINE", "LAYER_HEAD", "REPORT_FORMAT", "Report", "SYNAPTIC_TERM_LABELS",
+                   "TARGET_HEAD", "TargetResult", "Term", "apply_convention", "build_report", "fit_check", "layer_rows",
+                   "markdown", "plot", "print_report", "sig", "summary_lines", "target_energy", "target_rows")
+REPORT_PARTS = ("energy", "target_fit", "report_document", "report_render")
+
+
+def test_report_parts_do_not_import_the_pipeline_which_keeps_every_name():
+    importers = sorted(str(rel) for path, rel in _library_files() if "snnexport.reporting" in set(_imports(path, rel)))
+    assert importers == ["api.py"]  # the parts, and everything else in the library, import the part they need
+    reporting = importlib.import_module("snnexport.reporting")
+    assert [n for n in REPORTING_NAMES if not hasattr(reporting, n)] == []
+    for part in REPORT_PARTS:
+        mod = importlib.import_module(f"snnexport.{part}")
+        own = [n for n, v in vars(mod).items() if not n.startswith("_") and getattr(v, "__module__", None) == mod.__name__]
+        assert own, part
+        assert all(getattr(reporting, n) is getattr(mod, n) for n in own if n in REPORTING_NAMES), part

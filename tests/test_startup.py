@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ("torch", "norse", "snntorch", "spikingjelly", "matplotlib", "numba")
+GRAPH_LIBRARIES = ("nir", "numpy", "h5py")  # a command that reads no graph needs none (0.5 s here)
 
 
 def imported_by(args):
@@ -25,11 +26,22 @@ def imported_by(args):
     return mods, proc.stdout
 
 
-@pytest.mark.parametrize("cmd", [["--help"], ["targets"], ["targets", "--help"]])
-def test_commands_without_a_model_import_no_torch(cmd):
+@pytest.mark.parametrize("cmd", [["--help"], ["targets"], ["targets", "--help"], ["models"], ["models", "--json"]])
+def test_commands_without_a_model_import_no_framework_and_no_graph_library(cmd):
     mods, out = imported_by(["-m", "snnexport", *cmd])
-    assert not mods & set(FRAMEWORKS), sorted(mods & set(FRAMEWORKS))
+    assert not mods & set(FRAMEWORKS + GRAPH_LIBRARIES), sorted(mods & set(FRAMEWORKS + GRAPH_LIBRARIES))
     assert out.strip()
+
+
+def test_models_lists_every_zoo_model_from_its_index_without_torch():
+    import json
+
+    mods, out = imported_by(["-m", "snnexport", "models", "--json"])
+    assert not mods & set(FRAMEWORKS), f"{sorted(mods & set(FRAMEWORKS))}: is models/zoo_index.json stale?"
+    rows = json.loads(out)
+    ckpts = [r for r in rows if r["size_kb"] is not None]
+    assert {r["name"] for r in rows} >= {"shd", "mnist-custom", "spikingrx"}
+    assert ckpts and all(r["parameters"] > 0 and isinstance(r["metrics"], dict) for r in ckpts)
 
 
 def test_help_lists_every_lazy_command_with_its_own_help():
@@ -67,3 +79,14 @@ def test_snntorch_model_is_detected_by_class_module():
 
     m = torch.nn.Sequential(torch.nn.Linear(4, 3), snn.Leaky(beta=0.9))
     assert "snntorch" in frameworks_in(m) and detect_framework(m) == "snntorch"
+
+
+def test_max_memory_holds_for_one_cli_run_only(tmp_path, capsys):
+    # the CLI clears the budget after each run without importing the budget's module itself
+    from snnexport import cli
+    from snnexport.resources import current_budget, default_budget
+
+    with pytest.raises(SystemExit) as e:  # stops after --max-memory was set: two output formats
+        cli.main(["report", str(tmp_path / "g.nir"), "--max-memory", "1G", "--json", "--markdown"])
+    assert e.value.code == 2 and "choose one output format" in capsys.readouterr().err
+    assert current_budget() == default_budget() != 1 << 30

@@ -100,9 +100,11 @@ def main(argv: Optional[List[str]] = None) -> Any:
             raise
         _fail(*_unexpected(e))
     finally:
-        from ..resources import set_budget
-
-        set_budget(None)  # --max-memory holds for one run, not for later library calls
+        # --max-memory holds for one run, not for later library calls; a run that never imported
+        # the budget's module set none (and `--help` need not import nir and numpy to clear it)
+        resources = sys.modules.get(f"{__package__.rpartition('.')[0]}.resources")
+        if resources is not None:
+            resources.set_budget(None)
 
 
 def _unexpected(e: Exception) -> tuple:

@@ -100,18 +100,9 @@ def models_command(as_json):
     from rich.console import Console
     from rich.table import Table
 
-    from ..checkpoint import load
+    from ..zoo_index import catalog_rows
 
-    rows = []
-    for name, e in sorted(zoo_entries().items()):
-        path = e.checkpoint_path
-        row = {"name": name, "seed": e.seed, "framework": e.framework, "description": e.description,
-               "checkpoint": str(path), "size_kb": round(path.stat().st_size / 1024, 1) if path.exists() else None}
-        if path.exists():
-            lm = load(path)
-            row["parameters"] = sum(p.numel() for p in lm.model.parameters())
-            row["metrics"] = lm.info.get("metrics", {})
-        rows.append(row)
+    rows = catalog_rows()  # from the zoo's static index while it is current: no torch, no framework
     if as_json:
         click.echo(jsonout.dumps(rows, indent=2, sort_keys=True, default=str))
         return

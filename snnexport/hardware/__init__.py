@@ -1,6 +1,6 @@
 """Per-target fit rules taken from the vendors' own rules: one module per target family.
 
-``snnexport.reporting.fit_check`` applies the generic constraints of a target's TOML file
+``snnexport.target_fit.fit_check`` applies the generic constraints of a target's TOML file
 (``layer_types``, ``fan_in``, ...) and then the target's rule module registered here, which
 checks what one number cannot say: Xylo Audio 2's separate hidden/output/input pools and
 its recurrent-matrix layering, Speck's per-core memories with power-of-two padding, Loihi's

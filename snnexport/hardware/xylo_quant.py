@@ -103,9 +103,9 @@ def quantize_xylo(graph: nir.NIRGraph, ignore_fit: bool = False) -> Tuple[nir.NI
     import torch
 
     from ..counting import count
-    from ..reporting import fit_check
     from ..sources.neurons import neuron_nodes
     from ..sources.registry import NeuronSpec
+    from ..target_fit import fit_check
     from ..targets import load_targets
 
     gx = graph_ext(graph)
