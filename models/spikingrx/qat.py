@@ -27,6 +27,12 @@ to the float weight unchanged), ``s`` recomputed from the float weights at every
 fine-tuning the weights are snapped onto the grid (:func:`snap`) and saved dequantized in an
 ordinary checkpoint whose ``info["qat"]`` records bits, scheme and every layer's scale.
 Post-training quantization (PTQ) is the same fold and snap without the fine-tuning.
+
+    nice -n 10 python -m models.spikingrx.qat [--only NAME ...] [--threads 1]   # resumable, see runs()
+    python -m models.spikingrx.train --init models/checkpoints/spikingrx_t2.pt --steps 2 --qat 8 --out OUT.pt
+
+The first runs :func:`runs` (QAT of the shipped T=4 and T=2 models, PTQ of both) and records
+training, validation BER and energy in ``models/results/spikingrx_qat.json``.
 """
 
 from __future__ import annotations
