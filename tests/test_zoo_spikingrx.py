@@ -366,3 +366,16 @@ def test_loihi2_quantizer_refuses_spikingrx_at_its_analog_input():
     graph = convert_model(checkpoint.load(path))
     with pytest.raises(SnnexportError, match="1-bit spike input; this graph's input is analog"):
         quantize(graph, "loihi2")
+
+
+def test_frontier_carries_the_8bit_rows_and_names_only_a_shipped_best():
+    from models.spikingrx.frontier import best, points
+
+    rows = points()
+    by = {r["name"]: r for r in rows}
+    if "spikingrx_t2_qat8" not in by:
+        pytest.skip("no 8-bit BLER/energy results")
+    assert by["spikingrx_t2_qat8"]["weights"] == "int8 QAT" and by["spikingrx_t2"]["weights"] == "fp32"
+    assert by["spikingrx_t2_qat8"]["ratio_papers_int8"] > by["spikingrx_t2_qat8"]["ratio_papers"]  # ACs cheaper at int8
+    ptq = {**by["spikingrx_t2_qat8"], "name": "x_ptq8", "weights": "int8 PTQ", "gap_db": 0.0, "ratio_papers": 99.0}
+    assert best(rows + [ptq])["name"] != "x_ptq8" and CHECKPOINT.with_name(best(rows)["name"] + ".pt").exists()
