@@ -36,6 +36,7 @@ SHIPPED = frozenset({
     "models.mnist_snntorch:mnist_snntorch_factory",
     "models.shd:shd_factory",
     "models.spikingrx.ann:ann_factory",
+    "models.spikingrx.qat:folded_factory",
     "models.stereo_codec:stereo_codec_factory",
     "models.stereo_codec:stereo_encoder_factory",
     "snnexport.examples.spikingrx:spikingrx_factory",

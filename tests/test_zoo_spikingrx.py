@@ -243,10 +243,11 @@ def test_paper_scale_config_is_the_papers_architecture():
     assert 4 * n < 20 * 2**20  # a float32 checkpoint stays under 20 MB
 
 
-# One per family (T=1, T=2 with a rate penalty, K=1 features) keeps the suite short; all of them
-# were verified with the CLI (models/results/spikingrx_variants_verify.txt).
+# One per family (T=1, T=2 with a rate penalty, K=1 features, 8-bit QAT) keeps the suite short; all
+# of them were verified with the CLI (models/results/spikingrx_variants_verify.txt).
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["spikingrx_t1", "spikingrx_t2_r2_lr2", "spikingrx_k1_t2"])
+@pytest.mark.parametrize("name", ["spikingrx_t1", "spikingrx_t2_r2_lr2", "spikingrx_k1_t2", "spikingrx_t2_qat8",
+                                  "spikingrx_qat8"])
 def test_shipped_variant_verifies_identical(name):
     from models.spikingrx.train import sample_for
     from snnexport.inputs import make_input
@@ -264,3 +265,117 @@ def test_shipped_variant_verifies_identical(name):
     rep = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch", "norse", "onnxruntime"], source=loaded)
     for r in rep.participants:
         assert r.identical and r.mismatches == 0 and r.error is None, (name, r)
+
+
+# ----- 8-bit quantization-aware fine-tuning (models/spikingrx/qat.py) -------------------------------
+
+def _tiny_bn_model():
+    torch.manual_seed(3)
+    model = SpikingRx(in_ch=3, hidden=6, blocks=2, bits_per_symbol=2, beta=0.5, theta=0.5)
+    for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # non-trivial statistics
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.uniform_(0.5, 1.5)
+        bn.bias.data.uniform_(-0.2, 0.2)
+    return model.eval()
+
+
+def test_fold_batchnorm_gives_the_same_currents():
+    from models.spikingrx.qat import fold_batchnorm
+
+    model = _tiny_bn_model()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 3, 8, 6)
+    with torch.no_grad():
+        assert torch.allclose(model.stem_norm(model.stem(x)), folded.stem(x), atol=1e-5)
+        h = model.stem_lif(model.stem_norm(model.stem(x)))
+        b, fb = model.blocks[0], folded.blocks[0]
+        assert torch.allclose(b.norm(b.conv_block(h)), fb.conv_block(h), atol=1e-5)
+
+
+def test_qat_trains_through_the_fake_quantizer_and_snaps_onto_the_grid():
+    from models.spikingrx.qat import attach_fake_quant, fold_batchnorm, grid_integers, snap, weight_layers
+
+    model = attach_fake_quant(fold_batchnorm(_tiny_bn_model()), 8)
+    x = torch.randn(2, 3, 3, 8, 6)
+    before = {n: m.parametrizations.weight.original.detach().clone() for n, m in weight_layers(model).items()}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model(x).square().mean().backward()  # the straight-through gradient reaches the float weights
+    opt.step()
+    assert all(not torch.equal(before[n], m.parametrizations.weight.original) for n, m in weight_layers(model).items())
+    with torch.no_grad():
+        fake = model(x)
+    scales = snap(model, 8)
+    with torch.no_grad():
+        assert torch.allclose(model(x), fake, atol=1e-5)  # the snapped model is the one trained
+    assert set(scales) == {"stem.conv", "blocks.0.conv_block.conv", "blocks.1.conv_block.conv", "head.conv"}
+    for n, m in weight_layers(model).items():
+        k = grid_integers(m.weight, scales[n])
+        assert torch.equal(k * torch.tensor(scales[n]), m.weight), n  # exactly k * scale in float32
+        assert k.abs().max() == 127 and len(torch.unique(k)) > min(20, k.numel() // 2), n  # not a few levels
+
+
+def test_qat_grid_is_the_loihi_quantizers_grid():
+    """On a snapped layer, snnexport's Loihi 2 weight quantizer (W_eff = W * (1 - beta)) returns exactly 2k."""
+    from models.spikingrx.qat import fold_batchnorm, grid_integers, snap, weight_layers
+    from snnexport.hardware.loihi_quant import _lava_dense_weights
+
+    model = fold_batchnorm(_tiny_bn_model())
+    scales = snap(model, 8)
+    for n, m in weight_layers(model).items():
+        w_eff = m.weight.detach().double().numpy() * (1 - 0.5)
+        wq = _lava_dense_weights(w_eff, float(np.abs(w_eff).max()))
+        assert np.array_equal(wq, 2 * grid_integers(m.weight, scales[n]).double().numpy()), n
+
+
+QAT_SHIPPED = ["spikingrx_t2_qat8", "spikingrx_qat8"]
+
+
+@pytest.mark.parametrize("name", QAT_SHIPPED)
+def test_shipped_qat_checkpoint_weights_are_8bit(name):
+    from models.spikingrx.qat import FOLDED_ARCH, grid_integers, weight_layers
+
+    path = CHECKPOINT.with_name(f"{name}.pt")
+    if not path.exists():
+        pytest.skip(f"{path.name} not shipped")
+    assert path.stat().st_size < 2**20
+    loaded = checkpoint.load(path)
+    q = loaded.info["qat"]
+    assert q["bits"] == 8 and q["qmax"] == 127 and loaded.info["train"]["qat_bits"] == 8
+    layers = weight_layers(loaded.model)
+    assert set(q["scales"]) == set(layers) and len(layers) == 5
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.model.modules())
+    assert torch.load(path, weights_only=True)["arch"] == FOLDED_ARCH
+    for n, m in layers.items():
+        w = m.weight.detach()
+        k = grid_integers(w, q["scales"][n])
+        assert torch.equal(k * torch.tensor(q["scales"][n], dtype=w.dtype), w), n
+        assert k.abs().max() <= 127, n
+
+
+def test_loihi2_quantizer_refuses_spikingrx_at_its_analog_input():
+    """Why no chip-exact run: the graph's analog input (then its Conv2d stem) is outside the Loihi 2 quantizer."""
+    from snnexport.errors import SnnexportError
+    from snnexport.hardware.quantize import quantize
+    from snnexport.sources import convert_model
+
+    path = CHECKPOINT.with_name("spikingrx_t2_qat8.pt")
+    if not path.exists():
+        pytest.skip(f"{path.name} not shipped")
+    graph = convert_model(checkpoint.load(path))
+    with pytest.raises(SnnexportError, match="1-bit spike input; this graph's input is analog"):
+        quantize(graph, "loihi2")
+
+
+def test_frontier_carries_the_8bit_rows_and_names_only_a_shipped_best():
+    from models.spikingrx.frontier import best, points
+
+    rows = points()
+    by = {r["name"]: r for r in rows}
+    if "spikingrx_t2_qat8" not in by:
+        pytest.skip("no 8-bit BLER/energy results")
+    assert by["spikingrx_t2_qat8"]["weights"] == "int8 QAT" and by["spikingrx_t2"]["weights"] == "fp32"
+    assert by["spikingrx_t2_qat8"]["ratio_papers_int8"] > by["spikingrx_t2_qat8"]["ratio_papers"]  # ACs cheaper at int8
+    ptq = {**by["spikingrx_t2_qat8"], "name": "x_ptq8", "weights": "int8 PTQ", "gap_db": 0.0, "ratio_papers": 99.0}
+    assert best(rows + [ptq])["name"] != "x_ptq8" and CHECKPOINT.with_name(best(rows)["name"] + ".pt").exists()

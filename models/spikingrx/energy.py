@@ -18,8 +18,12 @@ from snnexport import energy_conventions as ec
 from snnexport.counting import count
 
 
-def energy_of(checkpoint_path: Path, sample_path: Path) -> Dict:
-    """Per convention: MACs, ACs, energy (pJ), dense-ANN energy and the ANN/SNN ratio; plus the firing rate."""
+def energy_of(checkpoint_path: Path, sample_path: Path, mac_pj: float = ec.DEFAULT_MAC_PJ,
+              ac_pj: float = ec.DEFAULT_AC_PJ) -> Dict:
+    """Per convention: MACs, ACs, energy (pJ), dense-ANN energy and the ANN/SNN ratio; plus the firing rate.
+
+    ``mac_pj`` / ``ac_pj``: the cost of one operation, the same for the SNN and its ANN twin
+    (default 45 nm fp32; :data:`INT8_PJ` for both at 8-bit integer weights)."""
     from snnexport.checkpoint import load
     from snnexport.sources import convert_model
 
@@ -33,8 +37,12 @@ def energy_of(checkpoint_path: Path, sample_path: Path) -> Dict:
             "neighbours": int(loaded.info["features"]["neighbours"]), "input_channels": int(counts.input_shape[0]),
             "firing_rate": p["firing_rate"], "spikes": p["spikes"], "ann_macs": ec.dense_ann_macs(counts),
             "conventions": {k: {kk: v for kk, v in d.items() if kk != "per_node"}
-                            for k, d in ec.compare(counts, stats).items()},
+                            for k, d in ec.compare(counts, stats, mac_pj, ac_pj).items()},
             "ann_zero_skipping_macs": None}
+
+
+# 45 nm, Horowitz (ISSCC 2014): 8-bit multiply 0.2 pJ + 8-bit add 0.03 pJ = one int8 MAC; one int8 add = AC
+INT8_PJ = {"mac_pj": 0.23, "ac_pj": 0.03}
 
 
 @torch.no_grad()

@@ -302,9 +302,9 @@ def bler_gaps(snrs: Sequence[float], curves: Dict[str, Dict[str, List]], referen
 def evaluate_coded(checkpoints: Dict[str, Path], slots: int = 128, snrs: Sequence[float] = CODED_SNRS,
                    out_dir: Path = RESULTS, seed: int = EVAL_SEED, progress: bool = True,
                    out_stem: str = "spikingrx_bler", chunk: int = 32,
-                   baselines: Sequence[str] = ("ls", "lmmse", "perfect")) -> Dict:
+                   baselines: Sequence[str] = ("ls", "lmmse", "perfect"), threads: int = 2) -> Dict:
     """Coded BLER (and uncoded BER on the same slots) of the given neural receivers and LS / LMMSE / perfect CSI."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     t0, c0 = time.time(), time.process_time()
     receivers = {n: NeuralReceiver(Path(p)) for n, p in checkpoints.items()}
     link_cfg = next(iter(receivers.values())).link
@@ -414,13 +414,15 @@ def main(argv=None) -> None:
     p.add_argument("--extra", nargs="*", default=[], help="more neural receivers for --coded: NAME=CHECKPOINT")
     p.add_argument("--no-baselines", action="store_true", help="--coded: neural receivers only")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--threads", type=int, default=2, help="--coded: torch threads")
     a = p.parse_args(argv)
     if a.coded:
         ckpts = {"spikingrx": Path(a.checkpoint), **({"ann": Path(a.ann)} if a.ann else {})}
         ckpts.update({e.split("=", 1)[0]: Path(e.split("=", 1)[1]) for e in a.extra})
         stem = a.out_stem if a.out_stem != "spikingrx_ber" else "spikingrx_bler"
         result = evaluate_coded(ckpts, a.slots if a.slots != 256 else 128, CODED_SNRS, Path(a.out_dir), a.seed,
-                                not a.no_progress, stem, baselines=() if a.no_baselines else ("ls", "lmmse", "perfect"))
+                                not a.no_progress, stem, baselines=() if a.no_baselines else ("ls", "lmmse", "perfect"),
+                                threads=a.threads)
         print(markdown_coded(result))
         return
     result = evaluate(Path(a.checkpoint), Path(a.ann) if a.ann else None, a.slots,

@@ -403,14 +403,20 @@ def config_from_checkpoint(path: Path, steps: Optional[int] = None) -> TrainConf
 
 def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: float = 0.0, epochs: int = 1,
              train_slots: int = 4096, lr: float = 3e-4, seed: int = 0, progress: bool = True,
-             resume: bool = True) -> Dict[str, Any]:
+             resume: bool = True, qat_bits: Optional[int] = None, threads: int = 2) -> Dict[str, Any]:
     """Fine-tune the SNN checkpoint ``init`` with T = ``steps`` and a firing-rate penalty ``rate_reg``.
 
     Writes ``out_path`` (same architecture, the new T in its info). Resumable: the training
     state is kept in ``out/spikingrx_runs/<stem>.resume.pt`` (see :func:`fit`); the data set is
     regenerated from its seed, so a restarted run continues on the same slots.
+
+    ``qat_bits``: quantization-aware fine-tuning (:mod:`.qat`): BatchNorm folded into the convs,
+    weights fake-quantized on the chip's per-layer grid, snapped onto it at the end and saved
+    with arch ``qat.FOLDED_ARCH``; ``epochs=0`` with ``qat_bits`` is post-training quantization.
     """
-    torch.set_num_threads(2)
+    from . import qat
+
+    torch.set_num_threads(threads)
     init, out_path = Path(init), Path(out_path)
     cfg = config_from_checkpoint(init, steps)
     cfg = replace(cfg, train_slots=train_slots, finetune_lr=lr)
@@ -422,21 +428,32 @@ def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: 
     seed_everything(seed)
     model = build_model(cfg, spiking=True)
     model.load_state_dict(checkpoint.load(init).model.state_dict())
+    if qat_bits:
+        model = qat.attach_fake_quant(qat.fold_batchnorm(model.eval()), qat_bits)
     RUNS.mkdir(parents=True, exist_ok=True)
     resume_path = RUNS / f"{out_path.stem}.resume.pt" if resume else None
     metrics = fit(model, train_ds, val_ds, lr=lr, epochs=epochs, batch_size=cfg.batch_size, seed=seed + 1,
                   steps=cfg.steps, progress=progress, label=out_path.stem, rate_reg=rate_reg,
                   resume_path=resume_path)
     metrics["data_seconds"] = data_seconds
+    extra: Dict[str, Any] = {}
+    if qat_bits:
+        scales = qat.snap(model, qat_bits)
+        metrics.update({f"snapped_{k}": v for k, v in evaluate_dataset(model, val_ds, cfg.steps).items()})
+        extra["qat"] = {"bits": qat_bits, "qmax": qat.qmax(qat_bits), "scheme": qat.SCHEME, "chip": "loihi2",
+                        "scales": scales, "batchnorm": "folded into the convs (eval statistics)",
+                        "method": "straight-through fake quantization" if epochs else "post-training (no fine-tuning)"}
     checkpoint.save(
-        model, out_path, arch=SNN_ARCH, kwargs=cfg.model_kwargs(True), input_layout="BT", input_kind="analog",
+        model, out_path, arch=qat.FOLDED_ARCH if qat_bits else SNN_ARCH, kwargs=cfg.model_kwargs(True),
+        input_layout="BT", input_kind="analog",
         input_shape=[cfg.in_channels, *cfg.link.grid_hw], steps=cfg.steps, modulation=cfg.link.modulation,
         link=cfg.link.to_dict(), features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
         train={"init": _rel(init), "seed": seed, "data_seed": data_seed, "epochs_finetune": epochs,
                "train_slots": train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
-               "finetune_lr": lr, "rate_reg": rate_reg},
+               "finetune_lr": lr, "rate_reg": rate_reg, "qat_bits": qat_bits},
         metrics={k: v for k, v in metrics.items() if not k.endswith("history")},
         history={"finetune": metrics.get("history", [])},
+        **extra,
     )
     if resume_path is not None:
         resume_path.unlink(missing_ok=True)  # finished: a later run of the same name starts afresh
@@ -604,6 +621,10 @@ def main(argv=None) -> None:
     p.add_argument("--init", help="fine-tune this SNN checkpoint instead of training from scratch (see finetune)")
     p.add_argument("--rate-reg", type=float, default=0.0, help="firing-rate penalty weight of the SNN (fine-)tuning")
     p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (with --init)")
+    p.add_argument("--qat", type=int, metavar="BITS",
+                   help="with --init: quantization-aware fine-tuning to BITS-bit weights on the Loihi 2 grid "
+                        "(models/spikingrx/qat.py); --epochs 0 = post-training quantization")
+    p.add_argument("--threads", type=int, default=2, help="torch threads of --init fine-tuning")
     p.add_argument("--paper", action="store_true",
                    help="the paper-scale model (128 filters, 7 SEW blocks, T=--steps or 2), resumable (train_resumable)")
     p.add_argument("--time-iterations", action="store_true", help="only measure seconds per training batch and exit")
@@ -621,7 +642,7 @@ def main(argv=None) -> None:
         return
     if a.init:
         metrics = finetune(Path(a.init), Path(a.out), a.steps, a.rate_reg, a.epochs, a.train_slots, a.lr, a.seed,
-                           progress=not a.no_progress)
+                           progress=not a.no_progress, qat_bits=a.qat, threads=a.threads)
         print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
         return
     cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, train_slots=a.train_slots,
