@@ -318,6 +318,10 @@ class _OutputNames:
     def stacked_name(self, key: str) -> str:
         return self.membranes[key[4:]] if key.startswith("mem:") else self.stacked[key]
 
+    @staticmethod
+    def node_of(key: str) -> str:
+        return key[4:] if key.startswith("mem:") else key
+
 
 def _output_names(plan: _Plan, b: Builder, membranes: bool) -> _OutputNames:
     spiking = [n for n in plan.step_order if plan.rules[n].spiking]
@@ -373,10 +377,10 @@ def _emit_loop(plan: _Plan, b: Builder, init_state: Dict[Any, Any], names: _Outp
         else:
             state_out.append(fresh_out(new_state[key]))
     scan_keys = names.time_series()
-    scan_out = [fresh_out(mems[k[4:]] if k.startswith("mem:") else values[k]) for k in scan_keys]
+    scan_out = [fresh_out(mems[names.node_of(k)] if k.startswith("mem:") else values[k]) for k in scan_keys]
     out_vi = [helper.make_tensor_value_info(cond_out, TensorProto.BOOL, [])]
     out_vi += [helper.make_tensor_value_info(nm, b.elem, _dims(shp, "B")) for nm, shp in zip(state_out, flat_shapes)]
-    out_vi += [helper.make_tensor_value_info(nm, b.elem, _dims(plan.out_shapes.get(k[4:] if k.startswith("mem:") else k), "B"))
+    out_vi += [helper.make_tensor_value_info(nm, b.elem, _dims(plan.out_shapes.get(names.node_of(k)), "B"))
                for nm, k in zip(scan_out, scan_keys)]
     body = helper.make_graph(b.nodes, "step", body_inputs, out_vi)
     b.nodes = outer_nodes
