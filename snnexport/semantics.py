@@ -55,6 +55,8 @@ FORMS: Tuple[Form, ...] = (
 
 # Forms whose membrane step is a = dt*tau_mem_inv (derived in the run dtype by every backend).
 EULER_FORMS = ("euler", "norse", "norse_jump")
+# What an Euler form's step reads instead of its rates: a_mem = dt*tau_mem_inv, a_syn = (-dt)*tau_syn_inv.
+EULER_RATES = {"tau_mem_inv": "a_mem", "tau_syn_inv": "a_syn"}
 
 DYNAMICS_PARAMS: Dict[str, tuple] = {f.name: f.params for f in FORMS if not f.cuba}
 CUBA_DYNAMICS_PARAMS: Dict[str, tuple] = {f.name: f.params for f in FORMS if f.cuba}
@@ -64,6 +66,11 @@ def form(name: str, node_type: str) -> Optional[Form]:
     """The form ``name`` for a node of ``node_type`` (Cuba types have their own forms), or None."""
     cuba = node_type in CUBA_TYPES
     return next((f for f in FORMS if f.name == name and f.cuba == cuba), None)
+
+
+def step_params(f: Form) -> Tuple[str, ...]:
+    """The parameters a form's step reads, in the table's order (an Euler form's rates derived)."""
+    return tuple(EULER_RATES.get(k, k) for k in f.params) if f.name in EULER_FORMS else f.params
 
 
 def unsupported_reason(backend: str, name: str, node_type: str) -> Optional[str]:

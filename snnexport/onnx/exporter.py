@@ -108,10 +108,41 @@ def _check_unroll_size(steps: int, nodes_per_step: int, who: str = "") -> None:
 def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = False, opset: int = DEFAULT_OPSET,
                  dtype: str = "float64", f64_ops: str = "lower", membranes: bool = False, check: bool = True) -> Exported:
     """Build the ONNX model of ``graph`` (see the module docstring). ``steps`` (unrolled form,
-    default: the graph's ``default_steps``) and ``loop`` are exclusive."""
-    onnx = load_onnx()
-    from onnx import TensorProto, helper
+    default: the graph's ``default_steps``) and ``loop`` are exclusive.
 
+    The steps, in the order they emit: plan the walk (:func:`_plan`), prepare every node with
+    its rule (:func:`_prepare_nodes`), read the batch size and the zero states from ``x``
+    (:func:`_initial_state`), name the outputs (:func:`_output_names`), emit the steps unrolled
+    or as one Loop (:func:`_emit_unrolled` / :func:`_emit_loop`, each step :func:`_emit_step`),
+    the time-reduced tail once (:func:`_emit_time_reduced`), then the model and its metadata."""
+    onnx = load_onnx()
+    _check_options(onnx, steps, loop, opset, dtype, f64_ops)
+    validate_graph(graph)
+    plan = _plan(graph, steps, loop)
+    b = Builder(DTYPES[dtype], int(opset), f64_ops)
+    b.names.add("x")
+    _prepare_nodes(plan, b)
+    x_shape, init_state = _initial_state(plan, b)
+    names = _output_names(plan, b, membranes)
+    trip: Optional[str] = None  # the Loop's trip count T (the unrolled form's T is a constant)
+    if loop:
+        trip = _emit_loop(plan, b, init_state, names, x_shape)
+    else:
+        _emit_unrolled(plan, b, init_state, names)
+    _emit_time_reduced(plan, b, names, trip)
+    exp = Exported(_model(plan, b, names), spikes={names.stacked[n]: n for n in names.spiking},
+                   readouts={v: k for k, v in names.readouts.items()}, membranes={v: k for k, v in names.membranes.items()},
+                   adapters=sorted(b.adapters), form="loop" if loop else "unrolled", steps=plan.steps, dtype=dtype,
+                   opset=int(opset))
+    _set_metadata(exp)
+    if check:
+        _check_model(onnx, exp.model)
+    return exp
+
+
+# ---------------------------------------------------------------- the steps of export_graph
+
+def _check_options(onnx: Any, steps: Optional[int], loop: bool, opset: int, dtype: str, f64_ops: str) -> None:
     if loop and steps is not None:
         raise SnnexportError("--steps and --loop are exclusive (the Loop form takes any T at run time)")
     if dtype not in DTYPES:
@@ -121,19 +152,52 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     max_opset = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= int(opset) <= max_opset:
         raise SnnexportError(f"--opset must lie in [{MIN_OPSET}, {max_opset}] (this onnx package), got {opset}")
-    validate_graph(graph)
+
+
+def _unrolled_steps(steps: Optional[int], default: Any) -> int:
+    """``T`` of the unrolled form: ``steps``, else the graph's ``default_steps``."""
+    try:
+        steps = int(steps if steps is not None else default)
+    except (TypeError, ValueError):
+        raise SnnexportError(f"graph metadata default_steps {default!r} is not a whole number; pass --steps") from None
+    if steps < 1:
+        raise SnnexportError(f"--steps must be at least 1, got {steps}")
+    return steps
+
+
+@dataclass
+class _Plan:
+    """The walk, as the reference compiles it (:func:`snnexport.simulators.reference.program.compile_graph`):
+    per-step nodes in execution order, then the time-reduced tail; every node's rule and params."""
+
+    graph: nir.NIRGraph
+    dt: float
+    steps: Optional[int]              # T of the unrolled form; None: the Loop form (any T)
+    inputs: Dict[str, List[str]]      # sources of each node, in summation order
+    back: Set[Tuple[str, str]]        # recurrent edges: the source's previous-step value
+    back_sources: List[str]           # their sources, sorted: the state carries their last value
+    rules: Dict[str, Any]             # node -> its OnnxRule
+    reductions: Dict[str, str]        # node -> time reduction (mean, sum, last, max)
+    post: Set[str]                    # the time-reduced nodes and everything after them
+    order: List[str]
+    step_order: List[str]
+    post_order: List[str]
+    input_name: str
+    in_shape: Optional[Tuple[int, ...]]
+    out_shapes: Dict[str, Optional[Tuple[int, ...]]]
+    params: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def loop(self) -> bool:
+        return self.steps is None
+
+
+def _plan(graph: nir.NIRGraph, steps: Optional[int], loop: bool) -> _Plan:
+    """Order the nodes, find each one's rule, and refuse what cannot be exported."""
     gext = graph_ext(graph)
     steps_given = steps is not None
     if not loop:
-        try:
-            steps = int(steps if steps is not None else gext.default_steps)
-        except (TypeError, ValueError):
-            raise SnnexportError(f"graph metadata default_steps {gext.default_steps!r} is not a whole number; "
-                                 f"pass --steps") from None
-        if steps < 1:
-            raise SnnexportError(f"--steps must be at least 1, got {steps}")
-
-    # structure, as the reference compiles it
+        steps = _unrolled_steps(steps, gext.default_steps)
     order, back = execution_order(graph)
     inputs = incoming(graph)
     for name in order:
@@ -154,222 +218,296 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     input_name = [n for n in order if isinstance(graph.nodes[n], nir.Input)][0]
     out_shapes = {n: _shape(node.output_type, "output") for n, node in graph.nodes.items()}
     in_shape = tuple(int(s) for s in gext.input_shape) or _shape(graph.nodes[input_name].input_type, "input")
+    return _Plan(graph, float(gext.dt), None if loop else steps, inputs, back, sorted({a for a, _ in back}), rules,
+                 reductions, post, order, step_order, post_order, input_name, in_shape, out_shapes)
 
-    b = Builder(DTYPES[dtype], int(opset), f64_ops)
-    b.names.add("x")
-    params: Dict[str, Dict[str, Any]] = {}
-    for name in order:
-        node = graph.nodes[name]
+
+def _prepare_nodes(plan: _Plan, b: Builder) -> None:
+    """Every node's rule prepares its params (initializers); fills in output shapes that the
+    graph does not record (graphs built without NIR type inference)."""
+    out_shapes = plan.out_shapes
+    for name in plan.order:
+        node = plan.graph.nodes[name]
         # the data's shape (the source's output) first: NIR infers a grouped conv's input type wrongly
-        ins = out_shapes.get(inputs[name][0]) if inputs[name] else None
+        ins = out_shapes.get(plan.inputs[name][0]) if plan.inputs[name] else None
         if ins is None:
             ins = _shape(getattr(node, "input_type", None), "input")
-        if name == input_name:
-            ins = in_shape
+        if name == plan.input_name:
+            ins = plan.in_shape
         b.scope = name
-        params[name] = rules[name].prepare(node, Ctx(name, b, float(gext.dt), ins, out_shapes.get(name)))
-        if out_shapes.get(name) is None:  # graphs built without NIR type inference
-            out_shapes[name] = params[name].get("_out", ins if type(node).__name__ in SHAPE_PRESERVING else None)
+        params = plan.params[name] = plan.rules[name].prepare(node, Ctx(name, b, plan.dt, ins, out_shapes.get(name)))
+        if out_shapes.get(name) is None:
+            out_shapes[name] = params.get("_out", ins if type(node).__name__ in SHAPE_PRESERVING else None)
 
-    # batch size and zero initial states, read from x
+
+def _initial_state(plan: _Plan, b: Builder) -> Tuple[str, Dict[Any, Any]]:
+    """``(Shape(x), state at t = 0)``: the batch size read from ``x``, every neuron's zero state,
+    and for every back edge its source's value at rest."""
     b.scope = "init"
-    xshape = b.op("Shape", "x")
-    b.batch_dim = b.op("Gather", xshape, b.i64("init/index1", [1]), axis=0)
-    init_state: Dict[Any, Any] = {}
-    for name in step_order:
-        if rules[name].neuron:
-            init_state[name] = rules[name].init(b, params[name])
-    # a back edge carries, at t = 0, the value its source has at rest (neurons and input zero):
-    # zeros for a neuron, f(0) for a stateless node (a recurrent Affine's bias), as the reference
+    x_shape = b.op("Shape", "x")
+    b.batch_dim = b.op("Gather", x_shape, b.i64("init/index1", [1]), axis=0)
+    state: Dict[Any, Any] = {}
+    for name in plan.step_order:
+        if plan.rules[name].neuron:
+            state[name] = plan.rules[name].init(b, plan.params[name])
     rest: Dict[str, str] = {}
+    for a in plan.back_sources:
+        state[("prev", a)] = _at_rest(plan, b, a, rest)
+    return x_shape, state
 
-    def at_rest(a: str) -> str:
-        if a not in rest:
-            if rules[a].neuron or a == input_name or not inputs[a]:
-                if out_shapes.get(a) is None:
-                    raise SnnexportError(f"node {a!r}: output shape unknown, needed for its recurrent edge")
-                rest[a] = b.zeros(out_shapes[a])
-            else:  # every cycle passes through a neuron, so this recursion ends
-                total = None
-                for src in inputs[a]:
-                    v = at_rest(src)
-                    total = v if total is None else b.op("Add", total, v)
-                b.scope = f"init/{a}"
-                rest[a] = rules[a].emit(b, total, params[a], None)[0]
-        return rest[a]
 
-    back_src = sorted({a for a, _ in back})
-    for a in back_src:
-        init_state[("prev", a)] = at_rest(a)
+def _at_rest(plan: _Plan, b: Builder, a: str, rest: Dict[str, str]) -> str:
+    """What a back edge carries at t = 0, the value its source has at rest (neurons and input
+    zero): zeros for a neuron, f(0) for a stateless node (a recurrent Affine's bias), as the reference."""
+    if a not in rest:
+        if plan.rules[a].neuron or a == plan.input_name or not plan.inputs[a]:
+            if plan.out_shapes.get(a) is None:
+                raise SnnexportError(f"node {a!r}: output shape unknown, needed for its recurrent edge")
+            rest[a] = b.zeros(plan.out_shapes[a])
+        else:  # every cycle passes through a neuron, so this recursion ends
+            total = None
+            for src in plan.inputs[a]:
+                v = _at_rest(plan, b, src, rest)
+                total = v if total is None else b.op("Add", total, v)
+            b.scope = f"init/{a}"
+            rest[a] = plan.rules[a].emit(b, total, plan.params[a], None)[0]
+    return rest[a]
 
-    def emit_step(x_t: str, state: Dict[Any, Any], tag: str):
-        values: Dict[str, str] = {}
-        mems: Dict[str, str] = {}
-        new_state: Dict[Any, Any] = {}
-        for name in step_order:
-            b.scope = f"{name}{tag}"
-            if name == input_name:
-                xin = x_t
-            else:
-                xin = None
-                for src in inputs[name]:  # edge order, left fold: the reference's summation order
-                    v = state[("prev", src)] if (src, name) in back else values[src]
-                    xin = v if xin is None else b.op("Add", xin, v)
-            y, s, m = rules[name].emit(b, xin, params[name], state.get(name))
-            values[name] = y
-            if rules[name].neuron:
-                new_state[name] = s
-                mems[name] = m
-        for a in back_src:
-            new_state[("prev", a)] = values[a]
-        return values, new_state, mems
 
-    spiking = [n for n in step_order if rules[n].spiking]
-    outputs_nodes = [n for n, node in graph.nodes.items() if isinstance(node, nir.Output)]
-    needed_by_post = [s for n in post_order for s in inputs[n] if s not in post]
-    keep: List[str] = list(dict.fromkeys(spiking + needed_by_post + [n for n in outputs_nodes if n not in post]))
-    neurons = [n for n in step_order if rules[n].neuron]
-    readout_names = {n: ("readout" if i == 0 else f"readout/{n}") for i, n in enumerate(outputs_nodes)}
-    stacked_name = {n: (f"spikes/{n}" if n in spiking else readout_names[n] if n in readout_names else f"stacked/{n}") for n in keep}
-    b.names.update(stacked_name.values())
-    mem_name = {n: f"membrane/{n}" for n in neurons} if membranes else {}
-    b.names.update(mem_name.values())
+def _emit_step(plan: _Plan, b: Builder, x_t: str, state: Dict[Any, Any], tag: str):
+    """One time step: every per-step node's rule on the sum of its inputs. Returns ``(values,
+    new state, membranes)``; the state carries neuron states and back-edge sources."""
+    values: Dict[str, str] = {}
+    mems: Dict[str, str] = {}
+    new_state: Dict[Any, Any] = {}
+    for name in plan.step_order:
+        b.scope = f"{name}{tag}"
+        if name == plan.input_name:
+            xin = x_t
+        else:
+            xin = None
+            for src in plan.inputs[name]:  # edge order, left fold: the reference's summation order
+                v = state[("prev", src)] if (src, name) in plan.back else values[src]
+                xin = v if xin is None else b.op("Add", xin, v)
+        rule = plan.rules[name]
+        y, s, m = rule.emit(b, xin, plan.params[name], state.get(name))
+        values[name] = y
+        if rule.neuron:
+            new_state[name] = s
+            mems[name] = m
+    for a in plan.back_sources:
+        new_state[("prev", a)] = values[a]
+    return values, new_state, mems
 
-    trip: Optional[str] = None  # the Loop's trip count T (int64 scalar)
-    if not loop:
-        per_step: Dict[str, List[str]] = {n: [] for n in list(keep) + [f"mem:{n}" for n in mem_name]}
-        state = init_state
-        for t in range(steps):
-            b.scope = f"x/t{t}"
-            x_t = b.op("Gather", "x", b.i64(f"step_index/{t}", t), axis=0)
-            values, state, mems = emit_step(x_t, state, f"/t{t}")
-            for n in keep:
-                per_step[n].append(values[n])
-            for n in mem_name:
-                per_step[f"mem:{n}"].append(mems[n])
-        b.scope = "stack"
-        axes0 = b.i64("axes0_unsqueeze", [0])
-        for key, vals in per_step.items():
-            out = mem_name[key[4:]] if key.startswith("mem:") else stacked_name[key]
-            b.op("Concat", *[b.op("Unsqueeze", v, axes0) for v in vals], out=out, axis=0)
-    else:
-        outer_nodes = b.nodes
-        b.nodes = []
-        carried = list(init_state.items())  # [(key, {slot: name} | name)]
-        body_inputs = [helper.make_tensor_value_info("iter", TensorProto.INT64, []),
-                       helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])]
-        b.names.update(("iter", "cond_in"))
-        state_in: Dict[Any, Any] = {}
-        flat_init: List[str] = []
-        flat_shapes: List[Tuple[int, ...]] = []
-        for key, val in carried:
-            label = key if isinstance(key, str) else f"prev/{key[1]}"
-            shape = params[key]["shape"] if isinstance(key, str) else out_shapes[key[1]]
-            if isinstance(val, dict):
-                state_in[key] = {}
-                for slot, init in val.items():
-                    nm = b.fresh(f"state_in/{label}/{slot}")
-                    state_in[key][slot] = nm
-                    flat_init.append(init)
-                    flat_shapes.append(shape)
-                    body_inputs.append(helper.make_tensor_value_info(nm, b.elem, _dims(shape, "B")))
-            else:
-                nm = b.fresh(f"state_in/{label}")
-                state_in[key] = nm
-                flat_init.append(val)
-                flat_shapes.append(shape)
-                body_inputs.append(helper.make_tensor_value_info(nm, b.elem, _dims(shape, "B")))
-        b.scope = "x/t"
-        x_t = b.op("Gather", "x", "iter", axis=0)
-        values, new_state, mems = emit_step(x_t, state_in, "")
-        b.scope = "body"
-        body_outs: List[str] = [b.op("Identity", "cond_in")]
-        seen: Set[str] = set(n.name for n in body_inputs) | {"x"}
 
-        def fresh_out(v: str) -> str:
-            if v in seen or v.startswith(("state_in/", "init/")) or any(v == i.name for i in b.inits):
-                v = b.op("Identity", v)
-            seen.add(v)
-            return v
+@dataclass
+class _OutputNames:
+    """The per-step values kept over time and the names they are stacked under."""
 
-        state_out: List[str] = []
-        for key, val in carried:
-            if isinstance(val, dict):
-                state_out += [fresh_out(new_state[key][slot]) for slot in val]
-            else:
-                state_out.append(fresh_out(new_state[key]))
-        scan_keys = list(keep) + [f"mem:{n}" for n in mem_name]
-        scan_out = [fresh_out(mems[k[4:]] if k.startswith("mem:") else values[k]) for k in scan_keys]
-        body_outs += state_out + scan_out
-        out_vi = [helper.make_tensor_value_info(body_outs[0], TensorProto.BOOL, [])]
-        out_vi += [helper.make_tensor_value_info(nm, b.elem, _dims(shp, "B")) for nm, shp in zip(state_out, flat_shapes)]
-        for nm, k in zip(scan_out, scan_keys):
-            node = k[4:] if k.startswith("mem:") else k
-            shp = out_shapes.get(node)
-            out_vi.append(helper.make_tensor_value_info(nm, b.elem, _dims(shp, "B")))
-        body = helper.make_graph(b.nodes, "step", body_inputs, out_vi)
-        b.nodes = outer_nodes
-        b.scope = "loop"
-        trip = b.op("Gather", xshape, b.i64("loop/index0", 0), axis=0)
-        cond = b.const("loop/true", np.array(True))
-        finals = [b.fresh(f"loop/final{i}") for i in range(len(state_out))]
-        loop_outs = finals + [mem_name[k[4:]] if k.startswith("mem:") else stacked_name[k] for k in scan_keys]
-        b.nodes.append(helper.make_node("Loop", [trip, cond] + flat_init, loop_outs, name="loop", body=body))
+    spiking: List[str]                # spiking per-step nodes: outputs spikes/<node>
+    output_nodes: List[str]           # the graph's Output nodes: readout, readout/<node>
+    keep: List[str]                   # per-step nodes whose values are stacked over time
+    readouts: Dict[str, str]          # Output node -> ONNX output
+    stacked: Dict[str, str]           # kept node -> its stacked [T, B, ...] tensor
+    membranes: Dict[str, str]         # neuron -> membrane/<node> (membranes=True)
 
-    # time-reduced nodes and everything after them: once, after the last step
+    def time_series(self) -> List[str]:
+        """Keys of the per-step values stacked over time, in output order ("mem:<node>": a membrane)."""
+        return list(self.keep) + [f"mem:{n}" for n in self.membranes]
+
+    def stacked_name(self, key: str) -> str:
+        return self.membranes[key[4:]] if key.startswith("mem:") else self.stacked[key]
+
+    @staticmethod
+    def node_of(key: str) -> str:
+        return key[4:] if key.startswith("mem:") else key
+
+
+def _output_names(plan: _Plan, b: Builder, membranes: bool) -> _OutputNames:
+    spiking = [n for n in plan.step_order if plan.rules[n].spiking]
+    output_nodes = [n for n, node in plan.graph.nodes.items() if isinstance(node, nir.Output)]
+    needed_by_post = [s for n in plan.post_order for s in plan.inputs[n] if s not in plan.post]
+    keep = list(dict.fromkeys(spiking + needed_by_post + [n for n in output_nodes if n not in plan.post]))
+    neurons = [n for n in plan.step_order if plan.rules[n].neuron]
+    readouts = {n: ("readout" if i == 0 else f"readout/{n}") for i, n in enumerate(output_nodes)}
+    stacked = {n: (f"spikes/{n}" if n in spiking else readouts[n] if n in readouts else f"stacked/{n}") for n in keep}
+    b.names.update(stacked.values())
+    mem_names = {n: f"membrane/{n}" for n in neurons} if membranes else {}
+    b.names.update(mem_names.values())
+    return _OutputNames(spiking, output_nodes, keep, readouts, stacked, mem_names)
+
+
+def _emit_unrolled(plan: _Plan, b: Builder, init_state: Dict[Any, Any], names: _OutputNames) -> None:
+    """The step emitted ``T`` times; step ``t`` reads ``Gather(x, t)``; the per-step values
+    stacked with ``Unsqueeze`` + ``Concat``."""
+    per_step: Dict[str, List[str]] = {k: [] for k in names.time_series()}
+    state = init_state
+    for t in range(plan.steps):
+        b.scope = f"x/t{t}"
+        x_t = b.op("Gather", "x", b.i64(f"step_index/{t}", t), axis=0)
+        values, state, mems = _emit_step(plan, b, x_t, state, f"/t{t}")
+        for n in names.keep:
+            per_step[n].append(values[n])
+        for n in names.membranes:
+            per_step[f"mem:{n}"].append(mems[n])
+    b.scope = "stack"
+    axes0 = b.i64("axes0_unsqueeze", [0])
+    for key, vals in per_step.items():
+        b.op("Concat", *[b.op("Unsqueeze", v, axes0) for v in vals], out=names.stacked_name(key), axis=0)
+
+
+def _emit_loop(plan: _Plan, b: Builder, init_state: Dict[Any, Any], names: _OutputNames, x_shape: str) -> str:
+    """One ``Loop`` over ``T = Shape(x)[0]`` whose body is one step: states loop-carried, the
+    per-step values scan outputs. Returns the trip count ``T`` (an int64 scalar)."""
+    from onnx import TensorProto, helper
+
+    outer_nodes, b.nodes = b.nodes, []
+    carried = list(init_state.items())  # [(key, {slot: name} | name)]
+    body_inputs, state_in, flat_init, flat_shapes = _loop_carried_inputs(plan, b, carried)
+    b.scope = "x/t"
+    x_t = b.op("Gather", "x", "iter", axis=0)
+    values, new_state, mems = _emit_step(plan, b, x_t, state_in, "")
+    b.scope = "body"
+    cond_out = b.op("Identity", "cond_in")
+    fresh_out = _body_output_namer(b, body_inputs)
+    state_out: List[str] = []
+    for key, val in carried:
+        if isinstance(val, dict):
+            state_out += [fresh_out(new_state[key][slot]) for slot in val]
+        else:
+            state_out.append(fresh_out(new_state[key]))
+    scan_keys = names.time_series()
+    scan_out = [fresh_out(mems[names.node_of(k)] if k.startswith("mem:") else values[k]) for k in scan_keys]
+    out_vi = [helper.make_tensor_value_info(cond_out, TensorProto.BOOL, [])]
+    out_vi += [helper.make_tensor_value_info(nm, b.elem, _dims(shp, "B")) for nm, shp in zip(state_out, flat_shapes)]
+    out_vi += [helper.make_tensor_value_info(nm, b.elem, _dims(plan.out_shapes.get(names.node_of(k)), "B"))
+               for nm, k in zip(scan_out, scan_keys)]
+    body = helper.make_graph(b.nodes, "step", body_inputs, out_vi)
+    b.nodes = outer_nodes
+    b.scope = "loop"
+    trip = b.op("Gather", x_shape, b.i64("loop/index0", 0), axis=0)
+    cond = b.const("loop/true", np.array(True))
+    finals = [b.fresh(f"loop/final{i}") for i in range(len(state_out))]
+    loop_outs = finals + [names.stacked_name(k) for k in scan_keys]
+    b.nodes.append(helper.make_node("Loop", [trip, cond] + flat_init, loop_outs, name="loop", body=body))
+    return trip
+
+
+def _loop_carried_inputs(plan: _Plan, b: Builder, carried: List[Tuple[Any, Any]]):
+    """The Loop body's inputs: ``iter``, ``cond_in``, then one per carried state tensor (a
+    neuron's slots, a back edge's previous value). Returns ``(body inputs, state as the step
+    reads it, initial values, shapes)``, the last two flat in carried order."""
+    from onnx import TensorProto, helper
+
+    body_inputs = [helper.make_tensor_value_info("iter", TensorProto.INT64, []),
+                   helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])]
+    b.names.update(("iter", "cond_in"))
+    state_in: Dict[Any, Any] = {}
+    flat_init: List[str] = []
+    flat_shapes: List[Tuple[int, ...]] = []
+
+    def carry(base: str, init: str, shape) -> str:
+        nm = b.fresh(base)
+        flat_init.append(init)
+        flat_shapes.append(shape)
+        body_inputs.append(helper.make_tensor_value_info(nm, b.elem, _dims(shape, "B")))
+        return nm
+
+    for key, val in carried:
+        label = key if isinstance(key, str) else f"prev/{key[1]}"
+        shape = plan.params[key]["shape"] if isinstance(key, str) else plan.out_shapes[key[1]]
+        if isinstance(val, dict):
+            state_in[key] = {slot: carry(f"state_in/{label}/{slot}", init, shape) for slot, init in val.items()}
+        else:
+            state_in[key] = carry(f"state_in/{label}", val, shape)
+    return body_inputs, state_in, flat_init, flat_shapes
+
+
+def _body_output_namer(b: Builder, body_inputs: List[Any]):
+    """A Loop body output must be a value of its own: a body input, an outer value or one
+    already output passes through an ``Identity``."""
+    seen: Set[str] = set(n.name for n in body_inputs) | {"x"}
+
+    def fresh_out(v: str) -> str:
+        if v in seen or v.startswith(("state_in/", "init/")) or any(v == i.name for i in b.inits):
+            v = b.op("Identity", v)
+        seen.add(v)
+        return v
+
+    return fresh_out
+
+
+def _emit_time_reduced(plan: _Plan, b: Builder, names: _OutputNames, trip: Optional[str]) -> None:
+    """Time-reduced nodes and everything after them: once, after the last step, on the stacked values."""
     post_values: Dict[str, str] = {}
-    for name in post_order:
+    for name in plan.post_order:
         b.scope = name
         total = None
-        for src in inputs[name]:
-            v = post_values[src] if src in post_values else stacked_name[src]
+        for src in plan.inputs[name]:
+            v = post_values[src] if src in post_values else names.stacked[src]
             total = v if total is None else b.op("Add", total, v)
-        red = reductions.get(name)
-        if red in ("mean", "sum"):
-            total = b.op("ReduceSum", total, b.i64(f"{name}/axes", [0]), keepdims=0)
-            if red == "mean":  # torch's CPU mean: the sum, divided by T
-                total = b.op("Div", total, b.op("Cast", trip, to=b.elem) if loop else b.param(name, "T", float(steps)))
-        elif red == "last":
-            total = b.op("Gather", total, b.i64(f"{name}/last", -1), axis=0)
-        elif red == "max":
-            total = b.reduce_max0(total)
-        y, _, _ = rules[name].emit(b, total, params[name], None)
-        if name in readout_names:
-            y = b.op("Identity", y, out=readout_names[name])
+        total = _reduce_time(plan, b, name, total, trip)
+        y, _, _ = plan.rules[name].emit(b, total, plan.params[name], None)
+        if name in names.readouts:
+            y = b.op("Identity", y, out=names.readouts[name])
         post_values[name] = y
 
-    tdim: Any = steps if not loop else "T"
-    x_vi = helper.make_tensor_value_info("x", b.elem, [tdim, "B", *in_shape] if in_shape is not None else None)
+
+def _reduce_time(plan: _Plan, b: Builder, name: str, total: str, trip: Optional[str]) -> str:
+    red = plan.reductions.get(name)
+    if red in ("mean", "sum"):
+        total = b.op("ReduceSum", total, b.i64(f"{name}/axes", [0]), keepdims=0)
+        if red == "mean":  # torch's CPU mean: the sum, divided by T
+            total = b.op("Div", total, b.op("Cast", trip, to=b.elem) if plan.loop else b.param(name, "T", float(plan.steps)))
+    elif red == "last":
+        total = b.op("Gather", total, b.i64(f"{name}/last", -1), axis=0)
+    elif red == "max":
+        total = b.reduce_max0(total)
+    return total
+
+
+def _model(plan: _Plan, b: Builder, names: _OutputNames):
+    """The ModelProto: input ``x [T, B, *input_shape]``, then spikes, readouts and membranes."""
+    from onnx import helper
+
+    tdim: Any = "T" if plan.loop else plan.steps
+    x_vi = helper.make_tensor_value_info("x", b.elem, [tdim, "B", *plan.in_shape] if plan.in_shape is not None else None)
     graph_outputs = []
-    for n in spiking:
-        graph_outputs.append(helper.make_tensor_value_info(stacked_name[n], b.elem, [tdim, "B", *out_shapes[n]] if out_shapes[n] is not None else None))
-    for n in outputs_nodes:
-        shp = out_shapes.get(n)
-        dims = None if shp is None else (["B", *shp] if n in post else [tdim, "B", *shp])
-        graph_outputs.append(helper.make_tensor_value_info(readout_names[n], b.elem, dims))
-    for n, nm in mem_name.items():
-        shp = params[n]["shape"]
-        graph_outputs.append(helper.make_tensor_value_info(nm, b.elem, [tdim, "B", *shp]))
+    for n in names.spiking:
+        shp = plan.out_shapes[n]
+        dims = None if shp is None else [tdim, "B", *shp]
+        graph_outputs.append(helper.make_tensor_value_info(names.stacked[n], b.elem, dims))
+    for n in names.output_nodes:
+        shp = plan.out_shapes.get(n)
+        dims = None if shp is None else (["B", *shp] if n in plan.post else [tdim, "B", *shp])
+        graph_outputs.append(helper.make_tensor_value_info(names.readouts[n], b.elem, dims))
+    for n, nm in names.membranes.items():
+        graph_outputs.append(helper.make_tensor_value_info(nm, b.elem, [tdim, "B", *plan.params[n]["shape"]]))
     g = helper.make_graph(b.nodes, "snnexport", [x_vi], graph_outputs, initializer=b.inits)
-    opsets = [helper.make_opsetid("", int(opset))]
+    opsets = [helper.make_opsetid("", b.opset)]
     from .. import __version__
 
     model = helper.make_model(g, opset_imports=opsets, producer_name="snnexport", producer_version=__version__,
                               doc_string="Exported by snnexport from a NIR graph; see docs/onnx.md")
     model.ir_version = helper.find_min_ir_version_for(opsets)
-    exp = Exported(model, spikes={stacked_name[n]: n for n in spiking}, readouts={v: k for k, v in readout_names.items()},
-                   membranes={v: k for k, v in mem_name.items()}, adapters=sorted(b.adapters),
-                   form="loop" if loop else "unrolled", steps=None if loop else steps, dtype=dtype, opset=int(opset))
-    meta = {"form": exp.form, "steps": "" if loop else str(steps), "dtype": dtype, "spikes": json.dumps(exp.spikes),
-            "readouts": json.dumps(exp.readouts), "membranes": json.dumps(exp.membranes), "adapters": json.dumps(exp.adapters),
-            "input_layout": "TB (time-major [T, B, ...])"}
-    helper.set_model_props(model, {META_PREFIX + k: v for k, v in meta.items()})
-    if check:
-        try:
-            onnx.checker.check_model(model, full_check=True)
-        except Exception as e:  # noqa: BLE001 — our bug, but say it in one line
-            raise SnnexportError(f"exported ONNX model fails onnx.checker ({' '.join(str(e).split())[:300]})") from None
-    return exp
+    return model
+
+
+def _set_metadata(exp: Exported) -> None:
+    """What the outputs mean, under ``snnexport.*`` model properties (read back by :func:`outputs_of`)."""
+    from onnx import helper
+
+    meta = {"form": exp.form, "steps": "" if exp.steps is None else str(exp.steps), "dtype": exp.dtype,
+            "spikes": json.dumps(exp.spikes), "readouts": json.dumps(exp.readouts), "membranes": json.dumps(exp.membranes),
+            "adapters": json.dumps(exp.adapters), "input_layout": "TB (time-major [T, B, ...])"}
+    helper.set_model_props(exp.model, {META_PREFIX + k: v for k, v in meta.items()})
+
+
+def _check_model(onnx: Any, model: Any) -> None:
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as e:  # noqa: BLE001 — our bug, but say it in one line
+        raise SnnexportError(f"exported ONNX model fails onnx.checker ({' '.join(str(e).split())[:300]})") from None
 
 
 def outputs_of(model) -> Dict[str, Dict[str, str]]:

@@ -59,6 +59,7 @@ import numpy as np
 import torch
 
 from ...errors import SnnexportError
+from ...semantics import FORMS, step_params, unsupported_reason
 from ..base import SimResult
 from .nodes import RULES, neuron_step
 from .program import run_post
@@ -102,24 +103,17 @@ EVENT_DTYPES = (torch.float64,)
 # ---------------------------------------------------------------------------------------------
 # numba kernels
 
-# dynamics codes (non-cuba, then cuba)
-_BETA, _TAU_DECAY_INPUT, _TAU, _EULER, _CUBA_BETA, _NORSE, _NORSE_JUMP = range(7)
-_FORMS = {(False, "beta"): _BETA, (False, "tau_decay_input"): _TAU_DECAY_INPUT, (False, "tau"): _TAU,
-          (False, "euler"): _EULER, (True, "beta"): _CUBA_BETA, (True, "norse"): _NORSE,
-          (True, "norse_jump"): _NORSE_JUMP}
-# per-form parameter names, in kernel slot order p0..p3 (as prepared by nodes._neuron_prepare)
-_SLOTS = {_BETA: ("beta", "gain"), _TAU_DECAY_INPUT: ("tau", "gain"), _TAU: ("tau", "gain"),
-          _EULER: ("a_mem", "r"), _CUBA_BETA: ("alpha", "syn_gain", "beta", "gain"),
-          _NORSE: ("a_mem", "a_syn", "syn_gain"), _NORSE_JUMP: ("a_mem", "a_syn", "syn_gain")}
+# The fused kernel's branch (``form`` in :func:`_scan_py`) of each form of the semantics table
+# it runs, keyed as the table keys forms: (name, cuba). Its parameter slots p0..p3 are the form's
+# step parameters in the table's order (semantics.step_params). A form without a branch runs
+# the exact torch loop (neuron_step): a new form of the table needs no edit here.
+KERNEL_BRANCHES = {("beta", False): 0, ("tau_decay_input", False): 1, ("tau", False): 2, ("euler", False): 3,
+                   ("beta", True): 4, ("norse", True): 5, ("norse_jump", True): 6,
+                   ("sigmoid_decay_input", False): 7, ("sigmoid", False): 8, ("rc", False): 9}
+# (name, cuba) -> (branch, slot names), read from the table: a branch whose form left the table is never used
+_KERNEL_FORMS = {(f.name, f.cuba): (KERNEL_BRANCHES[(f.name, f.cuba)], step_params(f))
+                 for f in FORMS if (f.name, f.cuba) in KERNEL_BRANCHES}
 _RESET = {"none": 0, "subtract": 1, "value": 2}
-# SpikingJelly PLIF forms (multiply by k = sigmoid(w))
-_SIGMOID_DECAY_INPUT, _SIGMOID = 7, 8
-_FORMS.update({(False, "sigmoid_decay_input"): _SIGMOID_DECAY_INPUT, (False, "sigmoid"): _SIGMOID})
-_SLOTS.update({_SIGMOID_DECAY_INPUT: ("k", "gain"), _SIGMOID: ("k", "gain")})
-# snnTorch Lapicque
-_RC = 9
-_FORMS[(False, "rc")] = _RC
-_SLOTS[_RC] = ("r", "rc_inv", "time_step", "decay")
 
 
 def _scan_py(I, out, mem, rec, form, p0, p1, p2, p3, vleak, thr, vreset, consts,
@@ -291,6 +285,17 @@ def batch_reason(prog) -> Optional[str]:
         tname = type(prog.graph.nodes[name]).__name__
         if prog.rules[name] is not RULES.get(tname):
             return f"node {name!r} uses a custom (non-reference) rule"
+    return _unsupported_form(prog)
+
+
+def _unsupported_form(prog) -> Optional[str]:
+    """A neuron whose form the semantics table declares the batched backend cannot run."""
+    for name in prog.order:
+        if prog.rules[name].neuron:
+            tname, dynamics = type(prog.graph.nodes[name]).__name__, prog.params[name]["ext"].dynamics
+            why = unsupported_reason("batched", dynamics, tname)
+            if why is not None:
+                return f"node {name!r}: the batched backend cannot run dynamics {dynamics!r} on {tname}: {why}"
     return None
 
 
@@ -310,9 +315,10 @@ def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
     if not HAVE_NUMBA or p.get("shape") is None:
         return None
     ext = p["ext"]
-    form = _FORMS.get((bool(p["cuba"]), ext.dynamics))
-    if form is None or ext.reset not in _RESET:
+    branch = _KERNEL_FORMS.get((ext.dynamics, bool(p["cuba"])))
+    if branch is None or ext.reset not in _RESET:
         return None
+    form, slot_names = branch
     if ext.v_init() is not None:
         return None  # the kernel starts every membrane at 0; the torch loop honours v_init
     if ext.reset_timing == "delayed_after":
@@ -321,7 +327,7 @@ def _neuron_plan(p: Dict[str, Any]) -> Optional[tuple]:
     n = int(np.prod(shape)) if shape else 1
     dtype = p["v_leak"].dtype
     slots = []
-    for key in _SLOTS[form]:
+    for key in slot_names:
         a = _flat_param(p.get(key), shape, n)
         if a is None:
             return None
