@@ -149,8 +149,9 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
         _check_unroll_size(steps, len(step_order), "" if steps_given else f"{steps_source(graph)} = {steps}: ")
     rules = {n: ONNX_RULES[type(graph.nodes[n]).__name__] for n in order}
     for n in post_order:
-        if rules[n].neuron:
-            raise SnnexportError(f"node {n!r}: a neuron cannot follow a time reduction (it would run once, not per step)")
+        if rules[n].neuron or rules[n].init is not None:
+            what = "a neuron" if rules[n].neuron else f"a {type(graph.nodes[n]).__name__} (state across steps)"
+            raise SnnexportError(f"node {n!r}: {what} cannot follow a time reduction (it would run once, not per step)")
     input_name = [n for n in order if isinstance(graph.nodes[n], nir.Input)][0]
     out_shapes = {n: _shape(node.output_type, "output") for n, node in graph.nodes.items()}
     in_shape = tuple(int(s) for s in gext.input_shape) or _shape(graph.nodes[input_name].input_type, "input")
@@ -177,7 +178,7 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
     b.batch_dim = b.op("Gather", xshape, b.i64("init/index1", [1]), axis=0)
     init_state: Dict[Any, Any] = {}
     for name in step_order:
-        if rules[name].neuron:
+        if rules[name].init is not None:  # neurons, and state carried by other nodes (Delay)
             init_state[name] = rules[name].init(b, params[name])
     # a back edge carries, at t = 0, the value its source has at rest (neurons and input zero):
     # zeros for a neuron, f(0) for a stateless node (a recurrent Affine's bias), as the reference
@@ -217,8 +218,9 @@ def export_graph(graph: nir.NIRGraph, steps: Optional[int] = None, loop: bool = 
                     xin = v if xin is None else b.op("Add", xin, v)
             y, s, m = rules[name].emit(b, xin, params[name], state.get(name))
             values[name] = y
-            if rules[name].neuron:
+            if rules[name].init is not None:
                 new_state[name] = s
+            if rules[name].neuron:
                 mems[name] = m
         for a in back_src:
             new_state[("prev", a)] = values[a]
