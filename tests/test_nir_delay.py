@@ -266,3 +266,22 @@ def test_recurrent_loop_through_a_delay():
     for who, res in runs.items():
         for b in range(2):
             assert spike_times(res.spikes["n"][:, b]) == [0, 3, 6, 9], who
+
+
+# ------------------------------------------------------------------ consumers
+
+def test_consumer_notes_match_the_installed_importers():
+    """The notes say snnTorch refuses a Delay and Norse drops it; measured on the importers here."""
+    from snnexport.consumers import consumer_notes
+
+    g, n_in = affine_delay_lif()
+    notes = consumer_notes(g)
+    assert any(n.startswith("snnTorch import: d: refused") for n in notes), notes
+    assert any(n.startswith("Norse import: d: dropped") for n in notes), notes
+    snntorch_import = pytest.importorskip("snntorch.import_nir")
+    with pytest.raises(ValueError, match="Unknown node type"):
+        snntorch_import.import_from_nir(g)
+    norse = pytest.importorskip("norse.torch")
+    net = norse.from_nir(g)
+    names = {n for n, _ in net.named_modules()}
+    assert {"fc", "lif"} <= names and "d" not in names
