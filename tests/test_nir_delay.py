@@ -221,6 +221,11 @@ def test_verify_api_and_cli_on_a_written_nir_file(tmp_path, capsys):
     for name in ("snntorch", "norse", "onnxruntime"):
         np.testing.assert_array_equal(kept[name].spikes["lif"], ref, err_msg=name)
 
+    # with the upstream witnesses: snnTorch's importer refuses a Delay (a row, not an abort)
+    rows = {r.name: r for r in snnexport.verify(g, x).participants}
+    assert rows["snntorch-upstream"].status == "cannot run" and "Delay" in rows["snntorch-upstream"].error
+    assert rows["onnxruntime"].status == "identical"
+
     path = tmp_path / "delay.nir"
     nir.write(str(path), g)
     np.save(tmp_path / "x.npy", x.numpy())
@@ -230,6 +235,11 @@ def test_verify_api_and_cli_on_a_written_nir_file(tmp_path, capsys):
     rows = {r["name"]: r for r in info["participants"]}
     assert {"reference", "snntorch", "norse", "onnxruntime"} <= set(rows)
     assert all(r["mismatches"] == 0 and r["total_spikes"] == int(ref.sum()) for r in rows.values()), rows
+    code, out, err = run_cli(["report", str(path), "--input", str(tmp_path / "x.npy"), "--targets", "loihi2", "--json"],
+                             capsys)
+    assert code == 0, err
+    nodes = json.loads(out)["nodes"]
+    assert nodes["d"]["type"] == "Delay" and nodes["lif"]["spikes"] == int(ref.sum())
 
 
 def test_report_on_a_delay_graph():
