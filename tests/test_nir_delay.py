@@ -72,6 +72,9 @@ def spike_times(train):
 def test_delay_in_whole_steps():
     assert delay_steps(np.array([0.003, 0.0, 0.001]), 1e-3, "d").tolist() == [3, 0, 1]  # 0.003/0.001 = 2.9999999999999996
     assert delay_steps(np.array(2.0), 1.0, "d").tolist() == 2
+    # stored in float32 by another exporter: float32(0.003)/0.001 = 3.0000000261, and a float32 dt
+    assert delay_steps(np.array([0.003, 0.005], dtype=np.float32), 1e-3, "d").tolist() == [3, 5]
+    assert delay_steps(np.array([0.003]), float(np.float32(1e-3)), "d").tolist() == [3]
     for delay, dt, what in ((np.array([0.002, 0.0015]), 1e-3, "1.5 steps"), (np.array(0.5), 1.0, "0.5 steps"),
                             (np.array([-0.001]), 1e-3, "negative")):
         with pytest.raises(SnnexportError) as e:
@@ -93,6 +96,21 @@ def test_non_integer_delay_refused_by_every_participant():
         with pytest.raises(SnnexportError) as e:
             build()
         assert "'d'" in str(e.value) and "0.0015" in str(e.value) and "0.001" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_delays_that_do_not_fit_the_data_refused_in_one_line():
+    """A graph built without NIR's type check: 3 delays on 4 features."""
+    from snnexport.onnx import export_graph
+    from snnexport.simulators.snntorch_sim import to_snntorch
+
+    nodes = {"input": nir.Input(np.array([4])), "d": nir.Delay(np.array([0.002, 0.0, 0.001])),
+             "output": nir.Output(np.array([3]))}
+    g = graph(nodes, [("input", "d"), ("d", "output")])
+    x = torch.ones(5, 2, 4, dtype=F64)
+    for run in (lambda: simulate(g, x, mode="step"), lambda: simulate(g, x, mode="batched"),
+                lambda: to_snntorch(g).run(x), lambda: export_graph(g, steps=5)):
+        with pytest.raises(SnnexportError, match=r"^node 'd': Delay has \[3\] delays, its input has per-sample shape \[4\]$"):
+            run()
 
 
 # ------------------------------------------------------------------ closed form

@@ -360,6 +360,12 @@ def _delay_prepare(n, c: Ctx) -> Dict[str, Any]:
     if longest > MAX_ONNX_DELAY_STEPS:
         raise SnnexportError(f"node {c.name!r}: Delay of {longest} steps: the ONNX export carries at most "
                              f"{MAX_ONNX_DELAY_STEPS} steps of history")
+    if len(set(steps.reshape(-1).tolist())) > 1:
+        try:
+            np.broadcast_shapes(steps.shape, shape)
+        except ValueError:
+            raise SnnexportError(f"node {c.name!r}: Delay has {list(steps.shape)} delays, its input has per-sample "
+                                 f"shape {list(shape)}") from None
     b = c.b
     p: Dict[str, Any] = {"D": longest, "shape": (longest, *shape), "_out": shape, "groups": []}
     for k, mask in delay_groups(steps):

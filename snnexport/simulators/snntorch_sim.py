@@ -417,8 +417,9 @@ class DelayLine(nn.Module):
     exists. ``history`` (``None`` at the first step) is the tuple of the last ``max(d)`` inputs,
     newest last."""
 
-    def __init__(self, steps: np.ndarray):
+    def __init__(self, steps: np.ndarray, name: str = "delay"):
         super().__init__()
+        self.name = name
         self.register_buffer("steps", torch.as_tensor(np.asarray(steps, dtype=np.int64)), persistent=False)
         self.distinct = sorted({int(k) for k in np.asarray(steps).reshape(-1)}) or [0]
         self.longest = max(self.distinct)
@@ -429,13 +430,17 @@ class DelayLine(nn.Module):
         for k in self.distinct:  # each element takes the input of k steps ago (0 if there was none)
             past = x if k == 0 else history[len(history) - k] if k <= len(history) else None
             if past is not None:
-                y = torch.where(self.steps == k, past, y)
+                try:
+                    y = torch.where(self.steps == k, past, y)
+                except RuntimeError:  # per-element delays that do not match the data
+                    raise SnnexportError(f"node {self.name!r}: Delay has {list(self.steps.shape)} delays, its input has per-sample shape "
+                                         f"{list(x.shape[1:])}") from None
         return y, (history + (x,))[max(0, len(history) + 1 - self.longest):] if self.longest else ()
 
 
 def _delay_rule() -> Rule:
     def prepare(n, c):
-        return {"module": DelayLine(delay_steps(n.delay, c.dt, c.name))}
+        return {"module": DelayLine(delay_steps(n.delay, c.dt, c.name), c.name)}
 
     def step(x, history, p):
         y, history = p["module"](x, history)

@@ -182,7 +182,15 @@ def _threshold():
 def delay_prepare(n, c: Ctx) -> Dict[str, Any]:
     steps = delay_steps(n.delay, c.dt, c.name)
     groups = [(k, None if m is None else torch.from_numpy(m)) for k, m in delay_groups(steps)]
-    return {"groups": groups, "max": max(k for k, _ in groups)}
+    return {"groups": groups, "max": max(k for k, _ in groups), "name": c.name}
+
+
+def _select(mask, v, y, p):
+    try:
+        return torch.where(mask, v, y)
+    except RuntimeError:  # per-element delays that do not match the data (a graph built without type checks)
+        raise SnnexportError(f"node {p['name']!r}: Delay has {list(mask.shape)} delays, its input has per-sample shape "
+                             f"{list(v.shape[-max(mask.dim(), 1):])}") from None
 
 
 def delay_step(x, history, p):
@@ -194,7 +202,7 @@ def delay_step(x, history, p):
     y = None
     for k, mask in p["groups"]:
         v = x if k == 0 else history[-k] if k <= len(history) else torch.zeros_like(x)
-        y = v if mask is None else torch.where(mask, v, y)
+        y = v if mask is None else _select(mask, v, y, p)
     new = (history + (x,))[-p["max"]:] if p["max"] else ()
     return y, new, None
 
@@ -210,7 +218,7 @@ def delay_over_time(x, p):
             v = torch.zeros_like(x)
         else:
             v = torch.cat([x.new_zeros((k, *x.shape[1:])), x[:T - k]])
-        y = v if mask is None else torch.where(mask, v, y)
+        y = v if mask is None else _select(mask, v, y, p)
     return y
 
 
