@@ -433,8 +433,8 @@ class DelayLine(nn.Module):
                 try:
                     y = torch.where(self.steps == k, past, y)
                 except RuntimeError:  # per-element delays that do not match the data
-                    raise SnnexportError(f"node {self.name!r}: Delay has {list(self.steps.shape)} delays, its input has per-sample shape "
-                                         f"{list(x.shape[1:])}") from None
+                    raise SnnexportError(f"node {self.name!r}: Delay has {list(self.steps.shape)} delays, its input "
+                                         f"has per-sample shape {list(x.shape[1:])}") from None
         return y, (history + (x,))[max(0, len(history) + 1 - self.longest):] if self.longest else ()
 
 
