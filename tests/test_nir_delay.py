@@ -153,6 +153,21 @@ def test_per_element_delays():
         np.testing.assert_array_equal(y, want, err_msg=who)
 
 
+def test_many_delays_over_a_multi_dimensional_shape():
+    """delays 0..12 steps over a [2, 3, 2] (channel x space) node, T = 10: some never arrive."""
+    d = np.random.default_rng(3).integers(0, 13, size=(2, 3, 2))
+    x = torch.randn(10, 2, 2, 3, 2, generator=torch.Generator().manual_seed(4), dtype=F64)
+    want = np.zeros(tuple(x.shape))
+    for t in range(10):
+        for idx in np.ndindex(*d.shape):
+            if t >= d[idx]:
+                want[(t, slice(None)) + idx] = x[(t - d[idx], slice(None)) + idx].numpy()
+    nodes = {"input": nir.Input(np.array([2, 3, 2])), "d": nir.Delay(d * 1e-3), "output": nir.Output(np.array([2, 3, 2]))}
+    g = graph(nodes, [("input", "d"), ("d", "output")])
+    for who, y in readouts(g, x).items():
+        np.testing.assert_array_equal(y, want, err_msg=who)
+
+
 def test_delay_zero_is_identity_in_both_dtypes():
     x = torch.randn(7, 3, 4, generator=torch.Generator().manual_seed(1), dtype=F64)
     g = chain(np.zeros(4), 4)

@@ -5,7 +5,7 @@ later position of the execution order *in the same step*, and a stateless node (
 Conv, pooling, ...) has no state across steps. So every stateless node can run **once**
 over all ``T`` steps, on its summed input reshaped to ``[T*B, ...]`` (one GEMM or one
 convolution per layer), and only the neuron update is a scan over ``T``; a ``Delay`` is its
-input shifted by ``d`` steps along time (zeros in front), per group of equal ``d``. The scan is one
+input shifted by ``d`` steps along time (zeros in front), per element. The scan is one
 fused numba kernel per call (:func:`_scan`) that does **exactly** the float operations of
 :func:`snnexport.simulators.reference.nodes.neuron_step`, in the same order and dtype (no
 fast-math, no FMA contraction), so a neuron fed the same currents produces bit-identical

@@ -182,7 +182,7 @@ def _threshold():
 def delay_prepare(n, c: Ctx) -> Dict[str, Any]:
     steps = delay_steps(n.delay, c.dt, c.name)
     groups = [(k, None if m is None else torch.from_numpy(m)) for k, m in delay_groups(steps)]
-    return {"groups": groups, "max": max(k for k, _ in groups), "name": c.name}
+    return {"groups": groups, "max": max(k for k, _ in groups), "name": c.name, "steps": torch.as_tensor(np.asarray(steps))}
 
 
 def _select(mask, v, y, p):
@@ -208,18 +208,26 @@ def delay_step(x, history, p):
 
 
 def delay_over_time(x, p):
-    """All steps at once (``x [T, B, ...]``): each group's input shifted by ``k`` steps along time."""
+    """All steps at once (``x [T, B, ...]``): the input shifted by ``d`` steps along time, zeros
+    in front. One delay: a slice; several: one ``gather`` from the zero-padded input at
+    ``t + D - d`` per element (a copy, whatever the number of distinct delays)."""
     T = x.shape[0]
-    y = None
-    for k, mask in p["groups"]:
+    if len(p["groups"]) == 1:
+        k = p["groups"][0][0]
         if k == 0:
-            v = x
-        elif k >= T:
-            v = torch.zeros_like(x)
-        else:
-            v = torch.cat([x.new_zeros((k, *x.shape[1:])), x[:T - k]])
-        y = v if mask is None else _select(mask, v, y, p)
-    return y
+            return x
+        if k >= T:
+            return torch.zeros_like(x)
+        return torch.cat([x.new_zeros((k, *x.shape[1:])), x[:T - k]])
+    D = min(p["max"], T)
+    padded = torch.cat([x.new_zeros((D, *x.shape[1:])), x])  # padded[D + t] = x[t]
+    t = torch.arange(T).view(T, *([1] * (x.dim() - 1)))
+    try:
+        index = (t + (D - p["steps"].clamp(max=D))).expand_as(x)  # d >= T reads the zeros in front
+    except RuntimeError:
+        raise SnnexportError(f"node {p['name']!r}: Delay has {list(p['steps'].shape)} delays, its input has per-sample "
+                             f"shape {list(x.shape[2:])}") from None
+    return torch.gather(padded, 0, index)
 
 
 RULES["Delay"] = Rule(delay_prepare, delay_step, stateful=True, over_time=delay_over_time)
