@@ -79,6 +79,8 @@ def _snntorch(view: View) -> List[str]:
             out.append(f"{name}: refused (IF with r = {_fmt(node.r)} != 1)")
         else:
             out.append(f"{name}: imports IF as Leaky(beta=0.9): the membrane leaks 10% a step; NIR's IF does not leak")
+    for name, _ in view.nodes("Delay"):
+        out.append(f"{name}: refused (no Delay import: 'Unknown node type', the graph does not load)")
     return out
 
 
@@ -94,6 +96,8 @@ def _norse(view: View) -> List[str]:
     for name, node in view.nodes("LIF", "IF", "CubaLIF"):
         if view.reset_mode(name, node) == "value" and np.any(_arr(node.v_reset) != 0):
             out.append(f"{name}: ignores v_reset {_fmt(node.v_reset)} (resets to 0)")
+    for name, _ in view.nodes("Delay"):  # nirtorch maps no module for it; the executor drops the node's edges
+        out.append(f"{name}: dropped without an error, with its edges (what follows it gets no input from it)")
     return out
 
 

@@ -19,6 +19,9 @@ and in total. Definitions (docs/report.md has the long form):
 * **membrane updates** (NeuroBench ``MembraneUpdates``): every neuron at the first step,
   then each neuron whose state after the step differs from its state before it.
 * **activation sparsity**: zero outputs / all outputs of the spiking neuron nodes.
+* every other node (Flatten, pooling, Scale, Threshold, ``Delay``) has role "other": no
+  synaptic operations, no membrane updates. A Delay only holds past inputs (memory, not
+  costed); the fan-in/fan-out structure passes through it like Flatten.
 * **connection sparsity**: zero weights / all weights of the synaptic nodes.
 
 All raw counts are over the whole batch (integers); :meth:`Counts.per_sample` divides by

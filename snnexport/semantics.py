@@ -89,3 +89,51 @@ def require_form(backend: str, name: str, node_type: str, where: str) -> None:
         from .errors import SnnexportError
 
         raise SnnexportError(f"node {where!r}: the {backend} backend cannot run dynamics {name!r} on {node_type}: {reason}")
+
+
+# ---------------------------------------------------------------- NIR Delay
+# NIR: y(t) = x(t - delay), delay in the graph's time unit (seconds, like tau and dt), a
+# scalar or one value per element. snnexport runs it on the grid of dt: every element waits
+# d = delay/dt whole steps; before its first delayed value arrives its output is 0 (the state
+# at rest); d = 0 is the identity. Every backend reads d from :func:`delay_steps`.
+DELAY_EQUATION = "y[t] = x[t - d], d = delay/dt whole steps per element; y[t] = 0 for t < d"
+# relative: 0.003/0.001 = 2.9999999999999996 is 3 steps; a delay or dt stored in float32 (other
+# exporters) is off by up to ~1.2e-7 each (float32(0.003)/0.001 = 3.0000000261), still 3 steps
+DELAY_STEP_TOLERANCE = 1e-6
+MAX_DELAY_STEPS = 10**9
+
+
+def delay_steps(delay, dt: float, where: str):
+    """The per-element delay of a NIR Delay node in whole steps of ``dt`` (int64, the shape of
+    ``delay``); a one-line error naming the node, the value and ``dt`` when ``delay/dt`` is not
+    a whole number (within DELAY_STEP_TOLERANCE), negative or absurdly long."""
+    import numpy as np
+
+    from .errors import SnnexportError
+
+    d = np.asarray(delay, dtype=np.float64)
+    steps = d / float(dt)
+    whole = np.rint(steps)
+    bad = ~np.isfinite(steps) | (np.abs(steps - whole) > DELAY_STEP_TOLERANCE * np.maximum(1.0, np.abs(steps)))
+    if bad.any():
+        i = int(np.flatnonzero(bad.reshape(-1))[0])
+        v, s = float(d.reshape(-1)[i]), float(steps.reshape(-1)[i])
+        raise SnnexportError(f"node {where!r}: Delay {v!r} at dt = {float(dt)!r} is {s:.6g} steps, not a whole number "
+                             f"(snnexport runs whole-step delays only; the graph's dt may be wrong: pass --dt)")
+    if (whole < 0).any():
+        raise SnnexportError(f"node {where!r}: Delay {float(d.min())!r} is negative (NIR: y(t) = x(t - delay))")
+    if (whole > MAX_DELAY_STEPS).any():
+        raise SnnexportError(f"node {where!r}: Delay {float(d.max())!r} at dt = {float(dt)!r} is {float(whole.max()):.3g} "
+                             f"steps, more than {MAX_DELAY_STEPS}")
+    return whole.astype(np.int64)
+
+
+def delay_groups(steps):
+    """``[(k, mask)]`` over the distinct delays ``k`` of ``steps`` (ascending): ``mask`` (bool, the
+    shape of ``steps``) marks the elements delayed by ``k``; ``None`` for the first group. The
+    groups partition the elements, so ``y = v_first; y = where(mask_k, v_k, y)`` selects exactly."""
+    import numpy as np
+
+    arr = np.asarray(steps)
+    ks = sorted({int(k) for k in arr.reshape(-1)}) or [0]
+    return [(k, None if i == 0 else arr == k) for i, k in enumerate(ks)]

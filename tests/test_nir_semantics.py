@@ -283,10 +283,13 @@ def test_recurrent_edge_carries_previous_step():
     assert np.array(want).sum() > 0
 
 
-def test_delay_is_refused_by_name():
-    node = nir.Delay(delay=np.array([0.002, 0.001]))
-    with pytest.raises(SnnexportError, match="Delay"):
-        chain(node, 2, np.zeros((3, 1, 2)), dt=1e-3)
+def test_delay_whole_steps_and_non_integer_refused_by_name():
+    """NIR Delay y(t) = x(t - delay) on the dt grid: 2 and 1 steps (tests/test_nir_delay.py has the rest)."""
+    x = np.arange(1.0, 9.0).reshape(4, 1, 2)
+    want = np.array([[0, 0], [0, 2], [1, 4], [3, 6]], dtype=float).reshape(4, 1, 2)
+    np.testing.assert_array_equal(chain(nir.Delay(delay=np.array([0.002, 0.001])), 2, x, dt=1e-3), want)
+    with pytest.raises(SnnexportError, match=r"'n': Delay 0\.0015 at dt = 0\.001 is 1\.5 steps"):
+        chain(nir.Delay(delay=np.array([0.002, 0.0015])), 2, np.zeros((3, 1, 2)), dt=1e-3)
 
 
 # ------------------------------------------------------------------ the NIR paper's LIF example

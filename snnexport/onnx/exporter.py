@@ -213,8 +213,9 @@ def _plan(graph: nir.NIRGraph, steps: Optional[int], loop: bool) -> _Plan:
         _check_unroll_size(steps, len(step_order), "" if steps_given else f"{steps_source(graph)} = {steps}: ")
     rules = {n: ONNX_RULES[type(graph.nodes[n]).__name__] for n in order}
     for n in post_order:
-        if rules[n].neuron:
-            raise SnnexportError(f"node {n!r}: a neuron cannot follow a time reduction (it would run once, not per step)")
+        if rules[n].neuron or rules[n].init is not None:
+            what = "a neuron" if rules[n].neuron else f"a {type(graph.nodes[n]).__name__} (state across steps)"
+            raise SnnexportError(f"node {n!r}: {what} cannot follow a time reduction (it would run once, not per step)")
     input_name = [n for n in order if isinstance(graph.nodes[n], nir.Input)][0]
     out_shapes = {n: _shape(node.output_type, "output") for n, node in graph.nodes.items()}
     in_shape = tuple(int(s) for s in gext.input_shape) or _shape(graph.nodes[input_name].input_type, "input")
@@ -248,7 +249,7 @@ def _initial_state(plan: _Plan, b: Builder) -> Tuple[str, Dict[Any, Any]]:
     b.batch_dim = b.op("Gather", x_shape, b.i64("init/index1", [1]), axis=0)
     state: Dict[Any, Any] = {}
     for name in plan.step_order:
-        if plan.rules[name].neuron:
+        if plan.rules[name].init is not None:  # neurons, and state carried by other nodes (Delay)
             state[name] = plan.rules[name].init(b, plan.params[name])
     rest: Dict[str, str] = {}
     for a in plan.back_sources:
@@ -292,8 +293,9 @@ def _emit_step(plan: _Plan, b: Builder, x_t: str, state: Dict[Any, Any], tag: st
         rule = plan.rules[name]
         y, s, m = rule.emit(b, xin, plan.params[name], state.get(name))
         values[name] = y
-        if rule.neuron:
+        if rule.init is not None:
             new_state[name] = s
+        if rule.neuron:
             mems[name] = m
     for a in plan.back_sources:
         new_state[("prev", a)] = values[a]

@@ -2,7 +2,8 @@
 
 Each rule is ``prepare(node, ctx) -> params`` (adds initializers), ``emit(b, x, params, state)
 -> (y, state, membrane)`` and, for neurons, ``init(b, params) -> state``; the neuron rules
-write the reference's neuron_step op for op (see :mod:`snnexport.extension`).
+write the reference's neuron_step op for op (see :mod:`snnexport.extension`). A rule with an
+``init`` and ``neuron=False`` (``Delay``) carries state across steps without being a neuron.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..errors import SnnexportError
 from ..extension import NeuronExt, neuron_ext, node_op, plain_ext
-from ..semantics import EULER_FORMS, NEURON_TYPES, SPIKING_TYPES, require_form
+from ..semantics import EULER_FORMS, NEURON_TYPES, SPIKING_TYPES, delay_groups, delay_steps, require_form
 from .builder import ORT_NO_FLOAT64, Builder
 
 # ---------------------------------------------------------------- rules
@@ -342,6 +343,61 @@ def _pool_rule(average: bool):
 
 ONNX_RULES["AvgPool2d"] = OnnxRule(*_pool_rule(True))
 ONNX_RULES["SumPool2d"] = OnnxRule(*_pool_rule(False))  # divisor_override=1: the plain window sum
+
+
+# ----- Delay: a state buffer carried across steps
+
+MAX_ONNX_DELAY_STEPS = 10_000  # the buffer is [B, max(d), *shape] per run; a longer delay is refused
+
+
+def _delay_prepare(n, c: Ctx) -> Dict[str, Any]:
+    """State ``H [B, D, *shape]``, ``H[:, j] = x[t-1-j]`` (``D = max(d)``); ``y = x`` where
+    ``d = 0``, else ``Gather(H, d-1, axis=1)``, selected per group of equal ``d`` with ``Where``;
+    next ``H = Concat(x, H[:, :D-1])`` along axis 1. At rest (``H = 0``) the output is 0."""
+    steps = delay_steps(n.delay, c.dt, c.name)
+    shape = tuple(c.in_shape) if c.in_shape is not None else _need_shape(c, "output")  # a scalar delay's type is []
+    longest = int(steps.max()) if steps.size else 0
+    if longest > MAX_ONNX_DELAY_STEPS:
+        raise SnnexportError(f"node {c.name!r}: Delay of {longest} steps: the ONNX export carries at most "
+                             f"{MAX_ONNX_DELAY_STEPS} steps of history")
+    if len(set(steps.reshape(-1).tolist())) > 1:
+        try:
+            np.broadcast_shapes(steps.shape, shape)
+        except ValueError:
+            raise SnnexportError(f"node {c.name!r}: Delay has {list(steps.shape)} delays, its input has per-sample "
+                                 f"shape {list(shape)}") from None
+    b = c.b
+    p: Dict[str, Any] = {"D": longest, "shape": (longest, *shape), "_out": shape, "groups": []}
+    for k, mask in delay_groups(steps):
+        sel = b.i64(f"{c.name}/past{k}", k - 1) if k else None
+        p["groups"].append((k, sel, None if mask is None else b.const(f"{c.name}/delay_mask{k}", mask.astype(bool))))
+    if longest > 1:
+        p["axes1"] = b.i64(f"{c.name}/axes1", [1])
+        p["keep"] = (b.i64(f"{c.name}/keep_start", [0]), b.i64(f"{c.name}/keep_end", [longest - 1]), p["axes1"])
+    elif longest == 1:
+        p["axes1"] = b.i64(f"{c.name}/axes1", [1])
+    return p
+
+
+def _delay_init(b: Builder, p: Dict[str, Any]) -> Dict[str, str]:
+    return {"H": b.zeros(p["shape"])} if p["D"] else {}
+
+
+def _delay_emit(b: Builder, x: str, p: Dict[str, Any], state: Optional[Dict[str, str]]):
+    if state is None:  # the value at rest (a recurrent edge's t = 0): nothing has arrived
+        state = _delay_init(b, p)
+    y = None
+    for k, sel, mask in p["groups"]:
+        v = x if k == 0 else b.op("Gather", state["H"], sel, axis=1)
+        y = v if mask is None else b.op("Where", mask, v, y)
+    if not p["D"]:
+        return y, {}, None
+    newest = b.op("Unsqueeze", x, p["axes1"])
+    H = newest if p["D"] == 1 else b.op("Concat", newest, b.op("Slice", state["H"], *p["keep"]), axis=1)
+    return y, {"H": H}, None
+
+
+ONNX_RULES["Delay"] = OnnxRule(_delay_prepare, _delay_emit, _delay_init)
 
 
 # ----- neurons (the reference's neuron_step, op for op)

@@ -6,7 +6,8 @@ neuron node is a :class:`NorseNeuron` holding Norse modules and parameter tuples
 the node. Neuron nodes without ``snnexport`` metadata get NIR's own semantics with the
 graph's ``dt`` (exactly as the reference does). Norse has no layers of its own: Affine, conv,
 pooling (including the ``max_pool2d`` extension, ``torch.nn.functional.max_pool2d``), Scale,
-Threshold and Flatten nodes run the reference's ``torch.nn.functional`` rules.
+Threshold and Flatten nodes run the reference's ``torch.nn.functional`` rules, and a Delay (Norse
+has no delay module either) the reference's history-buffer rule (``y = x[t - d]``, SEMANTICS.md).
 
 Where Norse's cell computes the node's discrete form *bit for bit* it runs as is
 (*native*): ``LIFBoxCell`` for ``euler`` LIF nodes with ``v_leak == 0`` (Norse computes

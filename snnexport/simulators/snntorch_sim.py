@@ -5,7 +5,8 @@ does the wiring: edge summation in edge order, one-step-delayed recurrent edges,
 reductions. Here every neuron node becomes an snnTorch neuron called once per step with the
 summed input and its explicit state (``spk, mem = leaky(input_, mem)``); Affine/Linear,
 Conv1d/Conv2d, AvgPool2d (MaxPool2d for the ``max_pool2d`` extension) and Flatten become
-``torch.nn`` modules. :func:`to_snntorch`
+``torch.nn`` modules; a Delay (snnTorch has no delay layer) becomes a :class:`DelayLine`
+module holding the last inputs. :func:`to_snntorch`
 returns the same network as a standalone ``nn.Module``.
 
 The snnTorch update is ``mem = beta.clamp(0,1)*mem + input_`` (reset on ``mem > threshold``:
@@ -65,7 +66,7 @@ import snntorch as snn
 
 from ..errors import SnnexportError
 from ..extension import neuron_ext, node_op, plain_ext
-from ..semantics import SPIKING_TYPES, require_form
+from ..semantics import SPIKING_TYPES, delay_steps, require_form
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule, T, conv_params, module_key, pool_params
 from .reference.program import Program, compile_graph
@@ -409,6 +410,45 @@ def _avgpool(n, c):
     return nn.AvgPool2d(p["k"], p["s"], p["p"], count_include_pad=True)
 
 
+class DelayLine(nn.Module):
+    """NIR ``Delay`` as a torch module with explicit state (snnTorch has no delay layer):
+    ``y, history = delay(x, history)`` with ``y = x[t - d]`` per element (``d``: the node's
+    delay in whole steps, :func:`snnexport.semantics.delay_steps`), 0 before ``x[t - d]``
+    exists. ``history`` (``None`` at the first step) is the tuple of the last ``max(d)`` inputs,
+    newest last."""
+
+    def __init__(self, steps: np.ndarray, name: str = "delay"):
+        super().__init__()
+        self.name = name
+        self.register_buffer("steps", torch.as_tensor(np.asarray(steps, dtype=np.int64)), persistent=False)
+        self.distinct = sorted({int(k) for k in np.asarray(steps).reshape(-1)}) or [0]
+        self.longest = max(self.distinct)
+
+    def forward(self, x: torch.Tensor, history=None):
+        history = () if history is None else history
+        y = torch.zeros_like(x)
+        for k in self.distinct:  # each element takes the input of k steps ago (0 if there was none)
+            past = x if k == 0 else history[len(history) - k] if k <= len(history) else None
+            if past is not None:
+                try:
+                    y = torch.where(self.steps == k, past, y)
+                except RuntimeError:  # per-element delays that do not match the data
+                    raise SnnexportError(f"node {self.name!r}: Delay has {list(self.steps.shape)} delays, its input "
+                                         f"has per-sample shape {list(x.shape[1:])}") from None
+        return y, (history + (x,))[max(0, len(history) + 1 - self.longest):] if self.longest else ()
+
+
+def _delay_rule() -> Rule:
+    def prepare(n, c):
+        return {"module": DelayLine(delay_steps(n.delay, c.dt, c.name), c.name)}
+
+    def step(x, history, p):
+        y, history = p["module"](x, history)
+        return y, history, None
+
+    return Rule(prepare, step, stateful=True)
+
+
 def _flatten(n, c):
     start, end = int(n.start_dim), int(n.end_dim)
     return nn.Flatten(start + 1 if start >= 0 else start, end + 1 if end >= 0 else end)
@@ -421,6 +461,7 @@ RULES: Dict[str, Rule] = {
     "Conv1d": _module_rule(lambda n, c: _conv(n, c, 1)),
     "AvgPool2d": _module_rule(_avgpool),
     "Flatten": _module_rule(_flatten),
+    "Delay": _delay_rule(),
 }
 for _t in SPIKING_TYPES:
     RULES[_t] = NEURON_RULE
@@ -475,4 +516,4 @@ def run_snntorch(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: 
     return to_snntorch(graph, dtype).run(x)
 
 
-__all__ = ["to_snntorch", "SnnTorchNetwork", "AdaptedLeaky", "AdaptedSynaptic", "RULES", "run_snntorch"]
+__all__ = ["to_snntorch", "SnnTorchNetwork", "AdaptedLeaky", "AdaptedSynaptic", "DelayLine", "RULES", "run_snntorch"]

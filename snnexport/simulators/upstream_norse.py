@@ -65,6 +65,8 @@ def upstream_notes(graph: nir.NIRGraph) -> List[str]:
             notes.append(f"{name}: v_reset != 0 ignored by norse from_nir (resets to 0)")
         if t in ("LI", "CubaLI", "Conv1d", "AvgPool2d", "Threshold", "Scale"):
             notes.append(f"{name}: NIR {t} has no mapping in norse from_nir")
+        if t == "Delay":
+            notes.append(f"{name}: NIR Delay has no mapping in norse from_nir: dropped with its edges")
     return notes
 
 

@@ -4,7 +4,8 @@ In a graph without back edges no node depends on the output of a node at the sam
 later position of the execution order *in the same step*, and a stateless node (Affine,
 Conv, pooling, ...) has no state across steps. So every stateless node can run **once**
 over all ``T`` steps, on its summed input reshaped to ``[T*B, ...]`` (one GEMM or one
-convolution per layer), and only the neuron update is a scan over ``T``. The scan is one
+convolution per layer), and only the neuron update is a scan over ``T``; a ``Delay`` is its
+input shifted by ``d`` steps along time (zeros in front), per element. The scan is one
 fused numba kernel per call (:func:`_scan`) that does **exactly** the float operations of
 :func:`snnexport.simulators.reference.nodes.neuron_step`, in the same order and dtype (no
 fast-math, no FMA contraction), so a neuron fed the same currents produces bit-identical
@@ -285,6 +286,8 @@ def batch_reason(prog) -> Optional[str]:
         tname = type(prog.graph.nodes[name]).__name__
         if prog.rules[name] is not RULES.get(tname):
             return f"node {name!r} uses a custom (non-reference) rule"
+        if prog.rules[name].stateful and prog.rules[name].over_time is None:
+            return f"node {name!r} ({tname}) has state across steps and no time-batched form"
     return _unsupported_form(prog)
 
 
@@ -536,6 +539,8 @@ def run_batched(prog, x: torch.Tensor, record_membranes: bool = False, event: st
                     active[name] = count
                 if record_membranes:
                     membranes[name] = mem
+            elif rule.over_time is not None:  # state across steps (Delay): all steps at once, a shift along time
+                y = rule.over_time(total, prog.params[name])
             else:
                 x2 = total.reshape(T * B, *total.shape[2:])
                 srcs = prog.inputs[name]

@@ -3,7 +3,9 @@
 Every rule's step is ``step(x, state, params) -> (y, state, membrane)`` where ``x`` is the
 sum of the node's incoming edges at this time step (``[B, *shape]``), ``state`` is whatever
 ``init(params, batch)`` returned (``None`` for stateless nodes) and ``membrane`` is the
-value compared with the threshold (neurons) or ``None``. Semantics per node are written
+value compared with the threshold (neurons) or ``None``. A stateful non-neuron rule (``Delay``)
+starts from ``state = None`` and returns its next state; its ``over_time(x [T, B, ...], params)``
+runs all steps at once for the time-batched engine. Semantics per node are written
 in SEMANTICS.md beside this file; the neuron equations are those of
 :mod:`snnexport.extension`.
 """
@@ -19,7 +21,7 @@ import torch.nn.functional as F
 
 from ...errors import SnnexportError
 from ...extension import NeuronExt, neuron_ext, node_op, plain_ext
-from ...semantics import NEURON_TYPES, SPIKING_TYPES, require_form
+from ...semantics import NEURON_TYPES, SPIKING_TYPES, delay_groups, delay_steps, require_form
 
 
 @dataclass
@@ -29,6 +31,8 @@ class Rule:
     init: Callable[[Dict[str, Any], int], Any] = lambda p, b: None
     spiking: bool = False
     neuron: bool = False
+    stateful: bool = False  # a non-neuron node with state across steps (Delay)
+    over_time: Optional[Callable[[torch.Tensor, Dict[str, Any]], torch.Tensor]] = None  # all T steps at once
 
 
 @dataclass
@@ -171,6 +175,62 @@ def _scale():
 @rule("Threshold")
 def _threshold():
     return (lambda n, c: {"t": T(n.threshold, c)}), _stateless(lambda x, p: (x > p["t"]).to(x.dtype))
+
+
+# ---------------------------------------------------------------- delay
+
+def delay_prepare(n, c: Ctx) -> Dict[str, Any]:
+    steps = delay_steps(n.delay, c.dt, c.name)
+    groups = [(k, None if m is None else torch.from_numpy(m)) for k, m in delay_groups(steps)]
+    return {"groups": groups, "max": max(k for k, _ in groups), "name": c.name, "steps": torch.as_tensor(np.asarray(steps))}
+
+
+def _select(mask, v, y, p):
+    try:
+        return torch.where(mask, v, y)
+    except RuntimeError:  # per-element delays that do not match the data (a graph built without type checks)
+        raise SnnexportError(f"node {p['name']!r}: Delay has {list(mask.shape)} delays, its input has per-sample shape "
+                             f"{list(v.shape[-max(mask.dim(), 1):])}") from None
+
+
+def delay_step(x, history, p):
+    """``y = x[t - d]`` per element. ``history``: the last inputs, newest last, at most
+    ``max(d)`` of them (``None`` at t = 0: nothing has arrived, a missing past value is 0).
+    A tuple of the step inputs themselves: nothing is copied, and a delay longer than the run
+    costs no memory beyond the run's own inputs."""
+    history = history or ()
+    y = None
+    for k, mask in p["groups"]:
+        v = x if k == 0 else history[-k] if k <= len(history) else torch.zeros_like(x)
+        y = v if mask is None else _select(mask, v, y, p)
+    new = (history + (x,))[-p["max"]:] if p["max"] else ()
+    return y, new, None
+
+
+def delay_over_time(x, p):
+    """All steps at once (``x [T, B, ...]``): the input shifted by ``d`` steps along time, zeros
+    in front. One delay: a slice; several: one ``gather`` from the zero-padded input at
+    ``t + D - d`` per element (a copy, whatever the number of distinct delays)."""
+    T = x.shape[0]
+    if len(p["groups"]) == 1:
+        k = p["groups"][0][0]
+        if k == 0:
+            return x
+        if k >= T:
+            return torch.zeros_like(x)
+        return torch.cat([x.new_zeros((k, *x.shape[1:])), x[:T - k]])
+    D = min(p["max"], T)
+    padded = torch.cat([x.new_zeros((D, *x.shape[1:])), x])  # padded[D + t] = x[t]
+    t = torch.arange(T).view(T, *([1] * (x.dim() - 1)))
+    try:
+        index = (t + (D - p["steps"].clamp(max=D))).expand_as(x)  # d >= T reads the zeros in front
+    except RuntimeError:
+        raise SnnexportError(f"node {p['name']!r}: Delay has {list(p['steps'].shape)} delays, its input has per-sample "
+                             f"shape {list(x.shape[2:])}") from None
+    return torch.gather(padded, 0, index)
+
+
+RULES["Delay"] = Rule(delay_prepare, delay_step, stateful=True, over_time=delay_over_time)
 
 
 # ---------------------------------------------------------------- neurons

@@ -54,8 +54,9 @@ def compile_graph(graph: nir.NIRGraph, dtype: torch.dtype = torch.float64,
         rule = table.get(tname)
         if rule is None:
             raise unsupported(tname, name)
-        if name in post and rule.neuron:
-            raise SnnexportError(f"node {name!r}: a neuron cannot follow a time reduction (it would run once, not per step)")
+        if name in post and (rule.neuron or rule.stateful):
+            what = "a neuron" if rule.neuron else f"a {tname} (state across steps)"
+            raise SnnexportError(f"node {name!r}: {what} cannot follow a time reduction (it would run once, not per step)")
         rules[name] = rule
         params[name] = rule.prepare(node, Ctx(name, dtype, float(ext.dt)))
     input_name = [n for n in order if isinstance(graph.nodes[n], nir.Input)][0]

@@ -44,7 +44,8 @@ def _at_rest(prog: Program, name: str, batch: int, rest: Dict[str, torch.Tensor]
             if shp is None:
                 raise SnnexportError(f"node {name!r}: output shape unknown, needed for its recurrent edge")
             rest[name] = torch.zeros((batch, *shp), dtype=prog.dtype)
-        else:  # every cycle passes through a neuron, so this recursion ends
+        else:  # every cycle passes through a neuron, so this recursion ends; a Delay at rest
+            # (state None: nothing has arrived) outputs 0, or its input where d = 0
             total = None
             for src in prog.inputs[name]:
                 v = _at_rest(prog, src, batch, rest)
@@ -71,8 +72,9 @@ def step(prog: Program, x_t: torch.Tensor, state: Dict[str, Any]):
         x = x_t if name == prog.input_name else _sum_inputs(prog, name, values, state)
         y, s, mem = rule.step(x, state.get(name), prog.params[name])
         values[name] = y
-        if rule.neuron:
+        if rule.neuron or rule.stateful:
             new_state[name] = s
+        if rule.neuron:
             membranes[name] = mem
     for a, _ in prog.back:
         new_state[("prev", a)] = values[a]
