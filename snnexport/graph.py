@@ -19,6 +19,7 @@ from .extension import (
     neuron_ext,
     time_reduction,
 )
+from .semantics import EULER_FORMS
 
 Edge = Tuple[str, str]
 
@@ -212,7 +213,7 @@ def euler_warnings(graph: nir.NIRGraph) -> List[str]:
     out: List[str] = []
     for name, node in graph.nodes.items():
         ext = neuron_ext(node, name) if type(node).__name__ in NEURON_TYPES else None
-        if ext is not None and ext.dynamics not in ("euler", "norse", "norse_jump"):
+        if ext is not None and ext.dynamics not in EULER_FORMS:
             continue  # discrete-time forms: no ODE to be unstable
         step = float(ext.dt) if ext is not None else dt
         for field_name in ("tau", "tau_mem", "tau_syn"):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import SnnexportError
 from ..extension import NeuronExt, neuron_ext, node_op, plain_ext
-from ..semantics import EULER_FORMS, NEURON_TYPES, SPIKING_TYPES, delay_groups, delay_steps, require_form
+from ..semantics import CUBA_TYPES, EULER_FORMS, NEURON_TYPES, SPIKING_TYPES, delay_groups, delay_steps, require_form
 from .builder import ORT_NO_FLOAT64, Builder
 
 # ---------------------------------------------------------------- rules
@@ -407,7 +407,7 @@ def _neuron_prepare(node, c: Ctx) -> Dict[str, Any]:
     tname = type(node).__name__
     require_form("onnx", ext.dynamics, tname, c.name)
     b = c.b
-    p: Dict[str, Any] = {"ext": ext, "cuba": tname.startswith("Cuba"), "spiking": tname in SPIKING_TYPES,
+    p: Dict[str, Any] = {"ext": ext, "cuba": tname in CUBA_TYPES, "spiking": tname in SPIKING_TYPES,
                          "shape": _need_shape(c, "output")}
     d = ext.dynamics
     run_params = ext.run_params(b.np_dtype == np.float32)  # k_float32 etc. replace k in a float32 export

@@ -58,7 +58,7 @@ from norse.torch.module.lif_box import LIFBoxCell
 
 from ..errors import SnnexportError
 from ..extension import NeuronExt, neuron_ext, plain_ext
-from ..semantics import SPIKING_TYPES, require_form
+from ..semantics import CUBA_TYPES, SPIKING_TYPES, require_form
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule, module_key
 from .reference.program import Program, compile_graph
@@ -105,7 +105,7 @@ class NorseNeuron(nn.Module):
         self.ext = ext
         self.node_type = tname
         self.spiking = tname in SPIKING_TYPES
-        self.cuba = tname.startswith("Cuba")
+        self.cuba = tname in CUBA_TYPES
         shp = (node.output_type or {}).get("output")
         self.shape = tuple(int(s) for s in np.asarray(shp).tolist()) if shp is not None else None
         self._T = lambda a: torch.as_tensor(_np(a)).to(dtype)  # noqa: E731

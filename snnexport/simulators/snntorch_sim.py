@@ -66,7 +66,7 @@ import snntorch as snn
 
 from ..errors import SnnexportError
 from ..extension import neuron_ext, node_op, plain_ext
-from ..semantics import SPIKING_TYPES, delay_steps, require_form
+from ..semantics import CUBA_TYPES, SPIKING_TYPES, delay_steps, require_form
 from .base import SimResult, register_simulator
 from .reference.nodes import Ctx, Rule, T, conv_params, module_key, pool_params
 from .reference.program import Program, compile_graph
@@ -136,7 +136,7 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     ext = neuron_ext(node, ctx.name) or plain_ext(node, ctx.dt)
     require_form("snntorch", ext.dynamics, type(node).__name__, ctx.name)
     tname = type(node).__name__
-    cuba, spiking = tname.startswith("Cuba"), tname in SPIKING
+    cuba, spiking = tname in CUBA_TYPES, tname in SPIKING
     out = (node.output_type or {}).get("output")
     if out is None:
         raise SnnexportError(f"node {ctx.name!r}: neuron shape unknown")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ...errors import SnnexportError
 from ...extension import NeuronExt, neuron_ext, node_op, plain_ext
-from ...semantics import NEURON_TYPES, SPIKING_TYPES, delay_groups, delay_steps, require_form
+from ...semantics import CUBA_TYPES, EULER_FORMS, NEURON_TYPES, SPIKING_TYPES, delay_groups, delay_steps, require_form
 
 
 @dataclass
@@ -243,13 +243,13 @@ def _neuron_prepare(node, ctx: Ctx) -> Dict[str, Any]:
     shape = tuple(np.asarray(node.output_type["output"]).tolist()) if node.output_type.get("output") is not None else None
     p["ext"] = ext
     p["shape"] = shape
-    p["cuba"] = name.startswith("Cuba")
+    p["cuba"] = name in CUBA_TYPES
     p["spiking"] = name in SPIKING_TYPES
     p["v_leak"] = T(getattr(node, "v_leak", 0.0), ctx)
     if p["spiking"]:
         p["thr"] = T(node.v_threshold, ctx)
         p["v_reset"] = T(node.v_reset, ctx)
-    if ext.dynamics in ("euler", "norse", "norse_jump"):
+    if ext.dynamics in EULER_FORMS:
         p["dt"] = torch.tensor(ext.dt, dtype=ctx.dtype)
         p["a_mem"] = p["dt"] * p["tau_mem_inv"]  # Norse computes dt * tau_inv first
         if ext.dynamics in ("norse", "norse_jump"):
