@@ -201,12 +201,15 @@ def run_tests(ids: List[str]) -> Dict[str, str]:
         xml = Path(tmp) / "junit.xml"
         subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *ids],
                        cwd=ROOT, capture_output=True, text=True)
-        out = {}
+        out: Dict[str, str] = {}
+        rank = {"passed": 0, "skipped": 1, "FAILED": 2}
         for case in ET.parse(xml).getroot().iter("testcase"):
-            tid = case.get("classname").replace(".", "/") + ".py::" + case.get("name")
+            tid = case.get("classname").replace(".", "/") + ".py::" + case.get("name").split("[")[0]  # all params
             skipped = case.find("skipped")
-            out[tid] = ("FAILED" if case.find("failure") is not None or case.find("error") is not None else
-                        f"skipped: {skipped.get('message')}" if skipped is not None else "passed")
+            res = ("FAILED" if case.find("failure") is not None or case.find("error") is not None else
+                   f"skipped: {skipped.get('message')}" if skipped is not None else "passed")
+            if tid not in out or rank[res.split(":")[0]] > rank[out[tid].split(":")[0]]:
+                out[tid] = res
         return out
 
 
