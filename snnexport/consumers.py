@@ -101,6 +101,11 @@ def _norse(view: View) -> List[str]:
 def _sinabs(view: View) -> List[str]:
     out: List[str] = []
     for name, node in view.nodes("LIF", "LI"):
+        if type(node).__name__ == "LIF" and np.asarray(node.v_leak).ndim > 1:
+            # sinabs/nir.py:97 `if any(node.v_leak) != 0`: Python's any() over a 2-D+ array raises
+            out.append(f"{name}: the import fails (its v_leak check raises on {np.asarray(node.v_leak).ndim}-D "
+                       f"parameters, e.g. a LIF after a convolution)")
+            continue
         if np.any(_arr(node.v_leak) != 0):
             out.append(f"{name}: refused (v_leak must be 0)")
             continue

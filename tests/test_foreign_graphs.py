@@ -454,3 +454,25 @@ def test_spyx_export_spikes_are_explained_by_its_conventions():
 
 def test_nir_paper_lif_runs_in_verify_and_report(capsys):
     _verify_and_report_run(PAPER / "lif_norse.nir", "1e-4", capsys)
+
+
+@pytest.mark.slow
+def test_sinabs_import_of_a_conv_lif_fails_as_the_consumer_note_says():
+    """sinabs 3.1's LIF import checks ``any(node.v_leak) != 0`` with Python's any(): on the [C, H, W]
+    parameters of a LIF after a convolution it raises; the sinabs consumer note says the import fails."""
+    pytest.importorskip("sinabs", reason="sinabs not installed (requirements-nodeps.txt)")
+    from snnexport.consumers import consumer_notes
+    from snnexport.errors import SnnexportError
+    from snnexport.simulators.upstream_sinabs import import_upstream
+
+    shape = (2, 4, 4)
+    g = nir.NIRGraph(nodes={"input": nir.Input(np.array([1, 4, 4])),
+                            "conv": nir.Conv2d(input_shape=(4, 4), weight=np.ones((2, 1, 3, 3)), stride=1, padding=1,
+                                               dilation=1, groups=1, bias=np.zeros(2)),
+                            "lif": nir.LIF(tau=np.full(shape, 2.0), r=np.ones(shape), v_leak=np.zeros(shape),
+                                           v_threshold=np.ones(shape)),
+                            "output": nir.Output(np.array(shape))},
+                     edges=[("input", "conv"), ("conv", "lif"), ("lif", "output")])
+    with pytest.raises(SnnexportError, match="truth value of an array"):
+        import_upstream(g, batch=1)
+    assert any(line.startswith("sinabs import: lif: the import fails") for line in consumer_notes(g))
