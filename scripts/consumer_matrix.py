@@ -34,14 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snnexport.checkpoint import load  # noqa: E402
-from snnexport.consumers import ASSUMED_DT, chain_spikes, consumer_notes, convention_graph  # noqa: E402
+from snnexport.consumers import ASSUMED_DT, chain_spikes, consumer_notes, consumer_warnings, convention_graph  # noqa: E402
 from snnexport.extension import graph_ext  # noqa: E402
 from snnexport.graph import apply_run_options, plain_view, write_graph  # noqa: E402
 from snnexport.inputs import make_input  # noqa: E402
 from snnexport.simulators.reference.runner import simulate  # noqa: E402
 from snnexport.sources import convert_model  # noqa: E402
 
-ZOO = ["mnist_custom", "mnist_snntorch", "shd", "stereo_codec_encoder"]  # the small shipped checkpoints
+ZOO = ["mnist_custom", "mnist_snntorch", "shd", "stereo_codec_encoder", "spikingrx"]  # the shipped checkpoints
+SIZES = {"spikingrx": (4, 2)}  # (T, B) where the default would take minutes (SEW-ResNet, 64 channels)
 CONSUMERS = ["snnTorch", "Norse", "sinabs", "spyx", "rockpool"]
 SPYX_CHILD = ROOT / "scripts" / "spyx_child.py"
 
@@ -55,6 +56,22 @@ def spyx_python(arg: Optional[str]) -> tuple:
     if probe.returncode != 0:
         return None, f"{py} cannot import spyx.nir"
     return py, None
+
+
+def versions(py: Optional[str]) -> str:
+    import importlib.metadata as md
+
+    out = []
+    for dist in ("snntorch", "norse", "sinabs", "rockpool", "nir"):
+        try:
+            out.append(f"{dist} {md.version(dist)}")
+        except md.PackageNotFoundError:
+            out.append(f"{dist} not installed")
+    if py:
+        r = subprocess.run([py, "-c", "import importlib.metadata as m; print(f\"spyx {m.version('spyx')} "
+                            "(jax {m.version('jax')}, nir {m.version('nir')})\")"], capture_output=True, text=True)
+        out.append(r.stdout.strip() or "spyx: version unknown")
+    return ", ".join(out)
 
 
 def run_spyx(py: str, graph, x: torch.Tensor, dt: float) -> Dict:
@@ -129,12 +146,18 @@ def consumer_rows(args) -> List[str]:
         lm = load(ROOT / "models" / "checkpoints" / f"{name}.pt")
         graph = convert_model(lm)
         dt = float(graph_ext(graph).dt)
-        x = make_input(graph, args.steps, args.batch, seed=1, rate=0.3)
+        steps, batch = SIZES.get(name, (args.steps, args.batch))
+        x = make_input(graph, steps, batch, seed=1, rate=0.3)
         exact = simulate(graph, x).spikes
         plain = plain_view(graph)
         apply_run_options(plain, name, dt=dt)
         plain_ref = simulate(plain, x).spikes
         notes = consumer_notes(graph)
+        lost = [w for w in consumer_warnings(graph) if w not in notes]  # what any plain reader loses
+        names = list(exact)
+        rows.append(f"| {name} ({steps}, {batch}) | *plain NIR* (NIR's equations, any exact reader) | — | — | "
+                    f"{sum(exact[n].size for n in names)} | {differ(plain_ref, exact, names)} | 0 | — | "
+                    f"{'; '.join(lost) or '—'} |")
         print(f"{name}: dt={dt:g}, {sum(int(v.sum()) for v in exact.values())} reference spikes", file=sys.stderr)
         for c in CONSUMERS:
             if c == "spyx":
@@ -158,7 +181,7 @@ def consumer_rows(args) -> List[str]:
                          f"{differ(spikes, pred, names)} ({model})"]
             else:
                 cells = ["—"] * 4
-            rows.append(f"| {name} ({args.steps}, {args.batch}) | {c} | {loads} | {runs} | " + " | ".join(cells)
+            rows.append(f"| {name} ({steps}, {batch}) | {c} | {loads} | {runs} | " + " | ".join(cells)
                         + f" | {why or '—'} |")
             print(rows[-1], file=sys.stderr)
     return rows
@@ -248,6 +271,8 @@ def main() -> None:
         "(`python -m venv /tmp/spyxvenv && /tmp/spyxvenv/bin/pip install spyx nir==1.0.8`, CPU JAX).",
         "",
         "## snnexport graphs in other importers",
+        "",
+        f"Measured with {versions(spyx_python(args.spyx_python)[0])}.",
         "",
         "Each zoo checkpoint converted by `snnexport convert`, its plain graph (no `snnexport` metadata, as any "
         "consumer reads it) imported by each framework and run on the same seeded Bernoulli input (rate 0.3). "

@@ -168,8 +168,7 @@ def _spyx(view: View) -> List[str]:
     for name, node in view.nodes("LI"):
         if not any(type(view.graph.nodes[b]).__name__ == "Threshold" for b in view.outs(name)):
             out.append(f"{name}: refused (spyx imports LI only as LI -> Threshold, its PSU_LIF)")
-    known = {"Input", "Output", "Affine", "Linear", "Conv2d", "SumPool2d", "IF", "LIF", "CubaLIF", "Flatten", "LI",
-             "NIRGraph"}
+    known = {"Input", "Output", *_SPYX_LAYERS}
     after_li = {b for a, b in view.graph.edges if type(view.graph.nodes.get(a)).__name__ == "LI"}
     for name, node in view.graph.nodes.items():
         if type(node).__name__ not in known and not (type(node).__name__ == "Threshold" and name in after_li):
@@ -371,6 +370,8 @@ def _sinabs_neuron(node, dt: float):
 
 
 _CHAIN_NEURONS = {"spyx": _spyx_neuron, "sinabs": _sinabs_neuron}
+# the NIR types spyx 1.0's _nir_node_to_spyx_module builds a module for (LI only as LI -> Threshold)
+_SPYX_LAYERS = ("Affine", "Linear", "Conv2d", "SumPool2d", "IF", "LIF", "CubaLIF", "Flatten", "LI", "NIRGraph")
 
 
 def chain_spikes(consumer: str, graph, x, dt: float, dtype=None) -> Dict[str, np.ndarray]:
@@ -382,11 +383,17 @@ def chain_spikes(consumer: str, graph, x, dt: float, dtype=None) -> Dict[str, np
 
     dtype = dtype or torch.float32
     make = _CHAIN_NEURONS[consumer]
+    chain = first_edge_chain(graph)
+    if consumer != "spyx" and len(chain) + 2 != len(graph.nodes):  # sinabs runs every edge (nirtorch)
+        raise ValueError(f"the graph is not a chain; {consumer} runs all of its edges")
     steps = []
-    for name in first_edge_chain(graph):
+    for name in chain:
         node = graph.nodes[name]
-        if type(node).__name__ in SPIKING_TYPES or type(node).__name__ in NEURON_TYPES:
+        kind = type(node).__name__
+        if kind in NEURON_TYPES:
             steps.append((name, make(node, dt)))
+        elif consumer == "spyx" and kind not in _SPYX_LAYERS:
+            continue  # spyx builds no module for it: its input passes on unchanged
         else:
             steps.append((name, None))
     x = torch.as_tensor(np.asarray(x), dtype=dtype)

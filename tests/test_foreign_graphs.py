@@ -476,3 +476,33 @@ def test_sinabs_import_of_a_conv_lif_fails_as_the_consumer_note_says():
     with pytest.raises(SnnexportError, match="truth value of an array"):
         import_upstream(g, batch=1)
     assert any(line.startswith("sinabs import: lif: the import fails") for line in consumer_notes(g))
+
+
+@pytest.mark.slow
+def test_upstream_witnesses_equal_their_documented_conventions():
+    """On the converted shd checkpoint (dt = 17.5 ms, r = 20) snnTorch's, Norse's and sinabs' own importers
+    disagree with our exact reference, and each equals what snnexport.consumers predicts from its
+    convention: snnTorch plain NIR at dt = 1e-4, Norse plain NIR with r = 1, sinabs its equations."""
+    pytest.importorskip("sinabs", reason="sinabs not installed (requirements-nodeps.txt)")
+    from snnexport.checkpoint import load
+    from snnexport.consumers import chain_spikes, convention_graph
+    from snnexport.graph import plain_view
+    from snnexport.inputs import make_input
+    from snnexport.simulators.upstream_norse import run_norse_upstream
+    from snnexport.simulators.upstream_sinabs import run_upstream as run_sinabs
+    from snnexport.simulators.upstream_snntorch import run_upstream as run_snntorch
+    from snnexport.sources import convert_model
+
+    graph = convert_model(load(Path(__file__).parent.parent / "models" / "checkpoints" / "shd.pt"))
+    x = make_input(graph, 12, 2, seed=1, rate=0.3)
+    dt = float(graph.metadata["snnexport"]["dt"])
+    exact = simulate(graph, x).spikes
+    predicted = {"snnTorch": simulate(convention_graph("snnTorch", graph, dt), x).spikes,
+                 "Norse": simulate(convention_graph("Norse", graph, dt), x).spikes,
+                 "sinabs": chain_spikes("sinabs", plain_view(graph), x.numpy(), dt)}
+    for consumer, run in (("snnTorch", run_snntorch), ("Norse", run_norse_upstream), ("sinabs", run_sinabs)):
+        got = run(graph, x, torch.float64).spikes
+        assert set(got) == set(exact) == {"lif1", "lif2"}, consumer
+        assert sum(np.count_nonzero(got[n] != exact[n]) for n in got) > 0, consumer
+        for n in got:
+            np.testing.assert_array_equal(got[n], predicted[consumer][n], err_msg=f"{consumer} {n}")
