@@ -207,7 +207,11 @@ FOREIGN = [
      F + "test_rockpool_export_verifies_and_reports",
      "not checked: rockpool decays exactly (exp(-dt/tau)) and multi-spikes; the file's Euler reading differs"),
     ("spyx `to_nir` (Linear + LIF, Linear + CuBaLIF; tests/data/foreign)", F + "test_spyx_exports_verify_and_report",
-     F + "test_spyx_exports_verify_and_report", [F + "test_spyx_export_spikes_are_explained_by_its_conventions"]),
+     F + "test_spyx_exports_verify_and_report",
+     ("no: spyx writes r = beta (NIR's input gain r*dt/tau = beta*(1-beta); spyx adds the input unscaled) and "
+      "v_reset = 0 (spyx subtracts the threshold), and emits the spike of the membrane before the step's input; "
+      "{spyx_counts}; spyx's equations on the file give its spikes exactly",
+      [F + "test_spyx_export_spikes_are_explained_by_its_conventions"])),
     ("NIR paper `01_lif` (lif_norse.nir)", F + "test_nir_paper_lif_runs_in_verify_and_report",
      F + "test_nir_paper_lif_runs_in_verify_and_report", [S + "test_nir_paper_lif_example"]),
     ("NIR paper braille (CubaLIF, r ≠ 1)", F + "test_nir_paper_braille_and_cnn_run_in_verify_and_report",
@@ -236,6 +240,22 @@ def run_tests(ids: List[str]) -> Dict[str, str]:
         return out
 
 
+def spyx_export_counts() -> str:
+    """Plain-NIR reference vs spyx's own spikes on the files in tests/data/foreign."""
+    from snnexport.graph import read_graph
+
+    out = []
+    for name in ("spyx_lif", "spyx_cubalif"):
+        saved = np.load(ROOT / "tests" / "data" / "foreign" / f"{name}.npz")
+        g = read_graph(ROOT / "tests" / "data" / "foreign" / f"{name}.nir")
+        apply_run_options(g, name, dt=float(saved["dt"]))
+        ours = simulate(g, torch.from_numpy(saved["x"].astype(np.float64))).spikes["layer_1"]
+        own = saved["spikes:layer_1"]
+        out.append(f"{name}: spyx {int(own.sum())} spikes, plain NIR {int(ours.sum())}, "
+                   f"{int(np.count_nonzero(ours != own))} of {own.size} values differ")
+    return "; ".join(out)
+
+
 def foreign_rows() -> List[str]:
     ids = sorted({i for _, v, r, rep in FOREIGN for i in [v, r] + (rep if isinstance(rep, list) else [])})
     results = run_tests(ids)
@@ -248,7 +268,10 @@ def foreign_rows() -> List[str]:
     rows = ["| exporter | verify runs (--dt) | report runs (--dt) | reference reproduces the exporter's own spikes |",
             "|---|---|---|---|"]
     for title, v, r, rep in FOREIGN:
-        rep_cell = " and ".join(cell(t) for t in rep) if isinstance(rep, list) else rep
+        if isinstance(rep, tuple):  # (finding, the tests that pin it)
+            rep_cell = rep[0].format(spyx_counts=spyx_export_counts()) + " (" + " and ".join(cell(t) for t in rep[1]) + ")"
+        else:
+            rep_cell = " and ".join(cell(t) for t in rep) if isinstance(rep, list) else rep
         rows.append(f"| {title} | {cell(v)} | {cell(r)} | {rep_cell} |")
     return rows
 
@@ -262,8 +285,9 @@ def main() -> None:
     ap.add_argument("--skip-foreign", action="store_true", help="only the consumer matrix")
     ap.add_argument("-o", "--output", help="write the markdown page here (else stdout)")
     args = ap.parse_args()
-    cmd = "python scripts/consumer_matrix.py" + (" --spyx-python <spyx venv python>" if spyx_python(args.spyx_python)[0]
-                                                 else "")
+    cmd = (".venv/bin/python scripts/consumer_matrix.py" + (" --spyx-python /tmp/spyxvenv/bin/python" if
+                                                           spyx_python(args.spyx_python)[0] else "")
+           + (" -o " + args.output if args.output else ""))
     text = [
         "# NIR consumers and foreign exporters, measured",
         "",
@@ -277,7 +301,8 @@ def main() -> None:
         "Each zoo checkpoint converted by `snnexport convert`, its plain graph (no `snnexport` metadata, as any "
         "consumer reads it) imported by each framework and run on the same seeded Bernoulli input (rate 0.3). "
         "Counts are spike values (step x sample x neuron, every neuron node) that differ. *Exact reference*: the "
-        "source model's semantics (what `verify` proves). *Plain NIR*: NIR's own equations at the graph's dt. "
+        "source model's semantics (what `verify` proves). *Plain NIR*: NIR's own equations at the graph's dt "
+        "(each graph's *plain NIR* row: what the plain fields lose against the exact semantics). "
         "*Consumer's convention*: what the importer's documented conventions predict (snnTorch: plain NIR at its "
         "hard-coded dt = 1e-4; Norse: r and v_reset dropped; sinabs and spyx: their neuron equations, see "
         "`snnexport.consumers.chain_spikes`); 0 there means the disagreement is fully explained. snnTorch, Norse "

@@ -426,7 +426,7 @@ def test_spyx_export_spikes_are_explained_by_its_conventions():
     therefore differs from spyx's own spikes; spyx's equations on the file (consumers.chain_spikes) give
     them exactly, and for the LIF so does our reference once the file says what spyx does (gain 1,
     subtract reset, delayed) with its spikes one step late."""
-    from snnexport.consumers import chain_spikes
+    from snnexport.consumers import chain_spikes, consumer_notes
     from snnexport.extension import KEY, NeuronExt
     from snnexport.graph import apply_run_options
 
@@ -443,6 +443,9 @@ def test_spyx_export_spikes_are_explained_by_its_conventions():
         plain = simulate(g, x).spikes["layer_1"]
         assert 0 < own.sum() and np.count_nonzero(plain != own) > own.size // 10, (plain.sum(), own.sum())
         np.testing.assert_array_equal(chain_spikes("spyx", g, saved["x"], dt)["layer_1"], own)
+        notes = [line for line in consumer_notes(g) if line.startswith("spyx import: layer_1: ")]
+        assert any("before this step's input" in line and "subtracting the threshold" in line for line in notes), notes
+        assert any("adds the input unscaled" in line for line in notes), notes
         if node_type is nir.LIF:
             n = own.shape[-1]
             node.metadata = {KEY: NeuronExt("beta", {"beta": 1 - dt / tau, "gain": np.ones(n)}, reset="subtract",
