@@ -257,7 +257,10 @@ def spyx_export_counts() -> str:
 
 
 def foreign_rows() -> List[str]:
-    ids = sorted({i for _, v, r, rep in FOREIGN for i in [v, r] + (rep if isinstance(rep, list) else [])})
+    def tests_of(rep) -> List[str]:
+        return rep if isinstance(rep, list) else rep[1] if isinstance(rep, tuple) else []
+
+    ids = sorted({i for _, v, r, rep in FOREIGN for i in [v, r] + tests_of(rep)})
     results = run_tests(ids)
 
     def cell(tid: str) -> str:
