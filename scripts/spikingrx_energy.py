@@ -29,7 +29,13 @@ NAMES = {"neurobench": "(a) NeuroBench", "papers": "(b) papers", "event": "(c) e
 def shipped():
     paths = [CHECKPOINT, CHECKPOINT.with_name("spikingrx_t2.pt"), CHECKPOINT.with_name("spikingrx_k1_t2.pt")]
     paths += [v.path for v in VARIANTS]
+    paths += [CHECKPOINT.with_name(n) for n in PAPER_SNNS]
     return [p for p in paths if p.exists()]
+
+
+# the paper-scale model (train.paper_config) and its fine-tuned variants; their twin: spikingrx_paper_ann.pt
+PAPER_SNNS = ("spikingrx_paper.pt", "spikingrx_paper_r1.pt", "spikingrx_paper_t1.pt", "spikingrx_paper_ft_r05.pt")
+PAPER_ANN = CHECKPOINT.with_name("spikingrx_paper_ann.pt")
 
 
 def main() -> None:
@@ -43,11 +49,13 @@ def main() -> None:
     ann = ann_zero_skipping(ANN_CHECKPOINT, sample_for_steps(4))
     k1_ann = CHECKPOINT.with_name("spikingrx_k1_t2_ann.pt")
     k1 = ann_zero_skipping(k1_ann, sample_for(CHECKPOINT.with_name("spikingrx_k1_t2.pt"))) if k1_ann.exists() else None
+    paper = ann_zero_skipping(PAPER_ANN, sample_for(CHECKPOINT.with_name(PAPER_SNNS[0]))) if PAPER_ANN.exists() else None
     mac, ac = 4.6, 0.9
     result = {"rows": rows, "ann_twin": {"dense_macs": ann["dense_macs"], "dense_energy_pj": ann["dense_macs"] * mac,
                                          "zero_skipping_macs": ann["effective_macs"],
                                          "zero_skipping_energy_pj": ann["effective_macs"] * mac},
               "ann_twin_k1": k1 and {"dense_macs": k1["dense_macs"], "dense_energy_pj": k1["dense_macs"] * mac},
+              "ann_twin_paper": paper and {"dense_macs": paper["dense_macs"], "dense_energy_pj": paper["dense_macs"] * mac},
               "mac_pj": mac, "ac_pj": ac, "seconds": round(time.time() - t0, 1)}
     (RESULTS / "spikingrx_energy.json").write_text(json.dumps(result, indent=1) + "\n")
     (RESULTS / "spikingrx_energy.md").write_text(markdown(result))
@@ -69,6 +77,9 @@ def markdown(res) -> str:
         "",
         *([f"ANN twin of the K=1 models (14 input channels): {res['ann_twin_k1']['dense_macs']:,} MACs = "
            f"{res['ann_twin_k1']['dense_energy_pj'] / 1e6:.1f} uJ (the baseline of the K=1 rows).", ""] if res.get("ann_twin_k1") else []),
+        *([f"ANN twin of the paper-scale models (128 filters, 7 SEW blocks; `spikingrx_paper_ann.pt`): "
+           f"{res['ann_twin_paper']['dense_macs']:,} MACs = {res['ann_twin_paper']['dense_energy_pj'] / 1e6:.1f} uJ "
+           "(the baseline of the spikingrx_paper* rows).", ""] if res.get("ann_twin_paper") else []),
         "| model | K (C_in) | T | rate reg. | firing rate | " + " | ".join(f"{NAMES[k]}: MACs / ACs / energy / ANN÷SNN" for k in NAMES) + " |",
         "|---|---:|---:|---:|---:|" + "---|" * len(NAMES),
     ]
