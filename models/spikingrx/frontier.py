@@ -28,7 +28,8 @@ def _load(name: str) -> Dict:
 # BLER runs: (file, file whose "ann" curve is the reference when this one has none: same slots and seed)
 BLER_RUNS = [("spikingrx_bler.json", None), ("spikingrx_bler_variants.json", "spikingrx_bler.json"),
              ("spikingrx_bler_k1.json", None), ("spikingrx_bler_qat.json", "spikingrx_bler.json"),
-             ("spikingrx_bler_paper.json", None), ("spikingrx_bler_paper_variants.json", "spikingrx_bler_paper.json")]
+             ("spikingrx_bler_paper.json", None), ("spikingrx_bler_paper_variants.json", "spikingrx_bler_paper.json"),
+             ("spikingrx_bler_paper_ft.json", "spikingrx_bler_paper.json")]
 
 
 def energy_rows() -> Dict[str, Dict]:
@@ -137,7 +138,7 @@ def _quantized_note(rows: List[Dict]) -> List[str]:
     floats = {r["name"]: r for r in rows}
     lines = ["8-bit weights (models/spikingrx/qat.py, results/spikingrx_qat.json): every conv weight on the Loihi 2 "
              "grid (per layer, symmetric, |k| <= 127, BatchNorm folded). QAT: 2 epochs of straight-through fine-tuning "
-             "from the float model; PTQ: the same grid without fine-tuning (not shipped: `python -m models.spikingrx.qat "
+             "from the float model; PTQ: the same grid without fine-tuning (not shipped: `python -m models.spikingrx.qat_runs "
              "--only NAME` rebuilds it in seconds under out/). The energy columns above cost every operation as 45 nm "
              "fp32 for the SNN and its twin alike: (b) counts dense FLOPs and moves only with the firing rate; (a) and "
              "(c) count nonzero weights only, and the 8-bit grid rounds 12-14% of the stem's weights (3-5% of the "
