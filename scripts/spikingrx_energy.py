@@ -34,7 +34,8 @@ def shipped():
 
 
 # the paper-scale model (train.paper_config) and its fine-tuned variants; their twin: spikingrx_paper_ann.pt
-PAPER_SNNS = ("spikingrx_paper.pt", "spikingrx_paper_r1.pt", "spikingrx_paper_t1.pt", "spikingrx_paper_ft_r05.pt")
+PAPER_SNNS = ("spikingrx_paper.pt", "spikingrx_paper_r1.pt", "spikingrx_paper_t1.pt", "spikingrx_paper_r2.pt",
+              "spikingrx_paper_r1b.pt", "spikingrx_paper_r1c.pt", "spikingrx_paper_r2b.pt")
 PAPER_ANN = CHECKPOINT.with_name("spikingrx_paper_ann.pt")
 
 

@@ -267,6 +267,30 @@ def test_shipped_variant_verifies_identical(name):
         assert r.identical and r.mismatches == 0 and r.error is None, (name, r)
 
 
+# The paper-scale model (train.paper_config), its ANN twin and the fine-tuned frontier points shipped
+# (models/spikingrx/README.md, "Paper-scale SpikingRx"); one sample keeps the slow run short.
+PAPER_SHIPPED = ["spikingrx_paper", "spikingrx_paper_r1c", "spikingrx_paper_r2b"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PAPER_SHIPPED)
+def test_shipped_paper_scale_checkpoint_verifies_identical(name):
+    from models.spikingrx.train import sample_for
+    from snnexport.inputs import make_input
+    from snnexport.sources import convert_model
+    from snnexport.verification import run_verify
+
+    path = CHECKPOINT.with_name(f"{name}.pt")
+    loaded = checkpoint.load(path)
+    assert path.stat().st_size < 20 * 2**20 and CHECKPOINT.with_name("spikingrx_paper_ann.pt").exists()
+    assert loaded.kwargs["hidden"] == 128 and loaded.kwargs["blocks"] == 7
+    graph = convert_model(loaded)
+    x = make_input(graph, path=str(sample_for(path)))[:, :1]
+    rep = run_verify(graph, x, torch.float64, ["source", "reference", "snntorch", "norse", "onnxruntime"], source=loaded)
+    for r in rep.participants:
+        assert r.identical and r.mismatches == 0 and r.error is None, (name, r)
+
+
 # ----- 8-bit quantization-aware fine-tuning (models/spikingrx/qat.py) -------------------------------
 
 def _tiny_bn_model():

@@ -29,7 +29,8 @@ def _load(name: str) -> Dict:
 BLER_RUNS = [("spikingrx_bler.json", None), ("spikingrx_bler_variants.json", "spikingrx_bler.json"),
              ("spikingrx_bler_k1.json", None), ("spikingrx_bler_qat.json", "spikingrx_bler.json"),
              ("spikingrx_bler_paper.json", None), ("spikingrx_bler_paper_variants.json", "spikingrx_bler_paper.json"),
-             ("spikingrx_bler_paper_ft.json", "spikingrx_bler_paper.json")]
+             ("spikingrx_bler_paper_ft.json", "spikingrx_bler_paper.json"),
+             ("spikingrx_bler_paper_ft2.json", "spikingrx_bler_paper.json")]
 
 
 def energy_rows() -> Dict[str, Dict]:

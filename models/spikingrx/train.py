@@ -403,7 +403,8 @@ def config_from_checkpoint(path: Path, steps: Optional[int] = None) -> TrainConf
 
 def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: float = 0.0, epochs: int = 1,
              train_slots: int = 4096, lr: float = 3e-4, seed: int = 0, progress: bool = True,
-             resume: bool = True, qat_bits: Optional[int] = None, threads: int = 2) -> Dict[str, Any]:
+             resume: bool = True, qat_bits: Optional[int] = None, threads: int = 2, spiking: bool = True
+             ) -> Dict[str, Any]:
     """Fine-tune the SNN checkpoint ``init`` with T = ``steps`` and a firing-rate penalty ``rate_reg``.
 
     Writes ``out_path`` (same architecture, the new T in its info). Resumable: the training
@@ -413,12 +414,15 @@ def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: 
     ``qat_bits``: quantization-aware fine-tuning (:mod:`.qat`): BatchNorm folded into the convs,
     weights fake-quantized on the chip's per-layer grid, snapped onto it at the end and saved
     with arch ``qat.FOLDED_ARCH``; ``epochs=0`` with ``qat_bits`` is post-training quantization.
+
+    ``spiking=False``: ``init`` is an ANN twin, fine-tuned the same way (T = 1, no rate penalty),
+    so that a twin can get the same extra training as the SNN it is compared with.
     """
     from . import qat
 
     torch.set_num_threads(threads)
     init, out_path = Path(init), Path(out_path)
-    cfg = config_from_checkpoint(init, steps)
+    cfg = config_from_checkpoint(init, steps if spiking else TrainConfig.steps)
     cfg = replace(cfg, train_slots=train_slots, finetune_lr=lr)
     t0, c0 = time.time(), time.process_time()
     link = OFDMLink(cfg.link)
@@ -426,14 +430,14 @@ def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: 
     train_ds, val_ds = make_datasets(link, cfg, data_seed)
     data_seconds = round(time.time() - t0, 1)
     seed_everything(seed)
-    model = build_model(cfg, spiking=True)
+    model = build_model(cfg, spiking=spiking)
     model.load_state_dict(checkpoint.load(init).model.state_dict())
     if qat_bits:
         model = qat.attach_fake_quant(qat.fold_batchnorm(model.eval()), qat_bits)
     RUNS.mkdir(parents=True, exist_ok=True)
     resume_path = RUNS / f"{out_path.stem}.resume.pt" if resume else None
     metrics = fit(model, train_ds, val_ds, lr=lr, epochs=epochs, batch_size=cfg.batch_size, seed=seed + 1,
-                  steps=cfg.steps, progress=progress, label=out_path.stem, rate_reg=rate_reg,
+                  steps=model_steps(cfg, spiking), progress=progress, label=out_path.stem, rate_reg=rate_reg,
                   resume_path=resume_path)
     metrics["data_seconds"] = data_seconds
     extra: Dict[str, Any] = {}
@@ -444,9 +448,9 @@ def finetune(init: Path, out_path: Path, steps: Optional[int] = None, rate_reg: 
                         "scales": scales, "batchnorm": "folded into the convs (eval statistics)",
                         "method": "straight-through fake quantization" if epochs else "post-training (no fine-tuning)"}
     checkpoint.save(
-        model, out_path, arch=qat.FOLDED_ARCH if qat_bits else SNN_ARCH, kwargs=cfg.model_kwargs(True),
-        input_layout="BT", input_kind="analog",
-        input_shape=[cfg.in_channels, *cfg.link.grid_hw], steps=cfg.steps, modulation=cfg.link.modulation,
+        model, out_path, arch=qat.FOLDED_ARCH if qat_bits else SNN_ARCH if spiking else ANN_ARCH,
+        kwargs=cfg.model_kwargs(spiking), input_layout="BT", input_kind="analog",
+        input_shape=[cfg.in_channels, *cfg.link.grid_hw], steps=model_steps(cfg, spiking), modulation=cfg.link.modulation,
         link=cfg.link.to_dict(), features={"function": "models.spikingrx.data:features", "neighbours": cfg.neighbours},
         train={"init": _rel(init), "seed": seed, "data_seed": data_seed, "epochs_finetune": epochs,
                "train_slots": train_slots, "val_slots": cfg.val_slots, "batch_size": cfg.batch_size,
@@ -628,6 +632,7 @@ def main(argv=None) -> None:
     p.add_argument("--paper", action="store_true",
                    help="the paper-scale model (128 filters, 7 SEW blocks, T=--steps or 2), resumable (train_resumable)")
     p.add_argument("--time-iterations", action="store_true", help="only measure seconds per training batch and exit")
+    p.add_argument("--ann-twin", action="store_true", help="with --init: the checkpoint is an ANN twin, fine-tune it")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     if a.paper:
@@ -642,7 +647,7 @@ def main(argv=None) -> None:
         return
     if a.init:
         metrics = finetune(Path(a.init), Path(a.out), a.steps, a.rate_reg, a.epochs, a.train_slots, a.lr, a.seed,
-                           progress=not a.no_progress, qat_bits=a.qat, threads=a.threads)
+                           progress=not a.no_progress, qat_bits=a.qat, threads=a.threads, spiking=not a.ann_twin)
         print(json.dumps({k: v for k, v in metrics.items() if not k.endswith("history")}, indent=2))
         return
     cfg = TrainConfig(hidden=a.hidden, blocks=a.blocks, steps=a.steps, train_slots=a.train_slots,
