@@ -66,12 +66,13 @@ def _mixed_graph():
         "if": nir.IF(r=s, v_threshold=s, v_reset=s * 0),
         "cuba": nir.CubaLIF(tau_syn=s * 0.01, tau_mem=s * 0.02, r=s * 2, v_leak=s * 0, v_threshold=s, w_in=s),
         "scale": nir.Scale(s * 2),
+        "delay": nir.Delay(delay=s * 0.002),
         "lif": lif,
         "head": lin,
         "output": nir.Output(np.array([4])),
     }
     edges = [("input", "conv"), ("conv", "pool"), ("pool", "flat"), ("flat", "fc"), ("fc", "if"), ("if", "cuba"),
-             ("cuba", "scale"), ("scale", "lif"), ("lif", "head"), ("head", "output")]
+             ("cuba", "scale"), ("scale", "delay"), ("delay", "lif"), ("lif", "head"), ("head", "output")]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={KEY: {"dt": 1e-3}}, type_check=False)
 
 
