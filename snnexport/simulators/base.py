@@ -102,3 +102,12 @@ def record_spiking_outputs(graph, find_module: Callable, convert: Callable = lam
 
         hooks.append(mod.register_forward_hook(hook))
     return records, hooks
+
+
+def upstream_failure(what: str, e: BaseException):
+    """The one-line error for an upstream framework call that raised (upstream raises anything:
+    asserts, KeyError, ValueError, ...): ``<what>: <type>: <first line>``. Shared by the witnesses."""
+    from ..errors import SnnexportError
+
+    msg = str(e).splitlines()[0] if str(e) else "no detail"
+    return SnnexportError(f"{what}: {type(e).__name__}: {msg}")

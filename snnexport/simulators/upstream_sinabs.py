@@ -24,7 +24,7 @@ import torch
 
 from ..errors import SnnexportError
 from ..graph import plain_view
-from .base import SimResult, record_spiking_outputs, register_simulator
+from .base import SimResult, record_spiking_outputs, register_simulator, upstream_failure
 
 
 
@@ -34,8 +34,7 @@ def import_upstream(graph: nir.NIRGraph, batch: int) -> torch.nn.Module:
 
         return from_nir(plain_view(graph), batch_size=batch)
     except Exception as e:  # noqa: BLE001 - upstream raises anything (ValueError, NotImplementedError, ...)
-        msg = str(e).splitlines()[0] if str(e) else "no detail"
-        raise SnnexportError(f"sinabs.nir.from_nir failed: {type(e).__name__}: {msg}") from None
+        raise upstream_failure("sinabs.nir.from_nir failed", e) from None
 
 
 def _module_for(modules: Dict[str, torch.nn.Module], name: str):
@@ -62,8 +61,7 @@ def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: 
         with torch.no_grad():
             out = net(squeezed)
     except Exception as e:  # noqa: BLE001
-        msg = str(e).splitlines()[0] if str(e) else "no detail"
-        raise SnnexportError(f"sinabs' imported network failed to run: {type(e).__name__}: {msg}") from None
+        raise upstream_failure("sinabs' imported network failed to run", e) from None
     finally:
         for h in hooks:
             h.remove()

@@ -30,7 +30,7 @@ import snntorch as snn
 from ..errors import SnnexportError
 from ..graph import plain_view
 from ..sources.snntorch_rules import float64_fixes
-from .base import SimResult, record_spiking_outputs, register_simulator
+from .base import SimResult, record_spiking_outputs, register_simulator, upstream_failure
 
 
 
@@ -81,8 +81,7 @@ def import_upstream(graph: nir.NIRGraph, plain: Optional[nir.NIRGraph] = None) -
         with contextlib.redirect_stdout(io.StringIO()):
             return import_from_nir(plain)
     except Exception as e:  # noqa: BLE001 - upstream raises anything (asserts, KeyError, ...)
-        msg = str(e).splitlines()[0] if str(e) else "no detail"
-        raise SnnexportError(f"snntorch.import_from_nir failed: {type(e).__name__}: {msg}") from None
+        raise upstream_failure("snntorch.import_from_nir failed", e) from None
 
 
 def _reset(net: torch.nn.Module) -> None:
@@ -121,8 +120,7 @@ def run_upstream(graph: nir.NIRGraph, x: torch.Tensor, dtype: torch.dtype, **_: 
                     out, state = out
                 outs.append(out[0] if isinstance(out, tuple) else out)
     except Exception as e:  # noqa: BLE001
-        msg = str(e).splitlines()[0] if str(e) else "no detail"
-        raise SnnexportError(f"snnTorch's imported network failed to run: {type(e).__name__}: {msg}") from None
+        raise upstream_failure("snnTorch's imported network failed to run", e) from None
     finally:
         for h in hooks:
             h.remove()
@@ -148,8 +146,7 @@ def export_upstream(model: torch.nn.Module, sample: torch.Tensor, **kw: Any) -> 
         with contextlib.redirect_stdout(io.StringIO()):
             return export_to_nir(model, sample, **kw)
     except Exception as e:  # noqa: BLE001
-        msg = str(e).splitlines()[0] if str(e) else "no detail"
-        raise SnnexportError(f"snntorch.export_to_nir failed: {type(e).__name__}: {msg}") from None
+        raise upstream_failure("snntorch.export_to_nir failed", e) from None
 
 
 __all__ = ["run_upstream", "import_upstream", "export_upstream"]
