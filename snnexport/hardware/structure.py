@@ -16,27 +16,21 @@ def node_type(graph: nir.NIRGraph, name: str) -> str:
     return type(graph.nodes[name]).__name__
 
 
+def _through_flatten(graph: nir.NIRGraph, name: str, adjacent) -> List[str]:
+    out: List[str] = []
+    for n in adjacent.get(name, []):
+        out += _through_flatten(graph, n, adjacent) if node_type(graph, n) == "Flatten" else [n]
+    return out
+
+
 def producers(graph: nir.NIRGraph, name: str, inc=None) -> List[str]:
     """Nodes feeding ``name``, looking through Flatten nodes (they move no data on chip)."""
-    inc = inc or incoming(graph)
-    out: List[str] = []
-    for p in inc.get(name, []):
-        if node_type(graph, p) == "Flatten":
-            out += producers(graph, p, inc)
-        else:
-            out.append(p)
-    return out
+    return _through_flatten(graph, name, inc or incoming(graph))
 
 
 def consumers(graph: nir.NIRGraph, name: str, outs=None) -> List[str]:
-    outs = outs or outgoing(graph)
-    out: List[str] = []
-    for c in outs.get(name, []):
-        if node_type(graph, c) == "Flatten":
-            out += consumers(graph, c, outs)
-        else:
-            out.append(c)
-    return out
+    """Nodes fed by ``name``, looking through Flatten nodes."""
+    return _through_flatten(graph, name, outs or outgoing(graph))
 
 
 def output_sources(graph: nir.NIRGraph) -> Dict[str, List[str]]:

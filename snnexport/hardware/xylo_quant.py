@@ -196,6 +196,16 @@ def layer_delays(graph) -> Dict[str, int]:
     return {n: _depth(graph, n, out_layers) for n, node in graph.nodes.items() if type(node).__name__ in SPIKING}
 
 
+def _consecutive_slices(names, chip) -> Tuple[Dict[str, slice], int]:
+    """Each population's neurons as consecutive indices of one chip array (as the chip numbers them), and the total."""
+    out: Dict[str, slice] = {}
+    o = 0
+    for n in names:
+        k = int(np.asarray(chip[n]["threshold"]).size)
+        out[n], o = slice(o, o + k), o + k
+    return out, o
+
+
 def to_xylo_net(q: nir.NIRGraph) -> XyloNet:
     """The weight matrices and neuron parameters of a graph quantized for Xylo Audio 2."""
     order, _ = execution_order(q)
@@ -204,18 +214,8 @@ def to_xylo_net(q: nir.NIRGraph) -> XyloNet:
         raise SnnexportError("graph: not quantized for xylo-audio2 (run `snnexport quantize --target xylo-audio2`)")
     hidden = [n for n in chip if str(chip[n]["role"]) == "hidden"]
     output = [n for n in chip if str(chip[n]["role"]) == "output"]
-    sl: Dict[str, slice] = {}
-    o = 0
-    for n in hidden:
-        k = int(np.asarray(chip[n]["threshold"]).size)
-        sl[n], o = slice(o, o + k), o + k
-    nh = o
-    osl: Dict[str, slice] = {}
-    o = 0
-    for n in output:
-        k = int(np.asarray(chip[n]["threshold"]).size)
-        osl[n], o = slice(o, o + k), o + k
-    no = o
+    sl, nh = _consecutive_slices(hidden, chip)
+    osl, no = _consecutive_slices(output, chip)
     n_in = int(np.prod(graph_ext(q).input_shape))
     w_in, w_rec, w_out = np.zeros((n_in, nh), np.int64), np.zeros((nh, nh), np.int64), np.zeros((nh, no), np.int64)
     for n in hidden + output:
