@@ -205,11 +205,16 @@ def evaluate(checkpoint_path: Path = CHECKPOINT, ann_path: Optional[Path] = ANN_
         "summary": summary,
         "seconds": round(time.time() - t0, 1),
     }
+    return _write(result, out_dir, out_stem, markdown, plot)
+
+
+def _write(result: Dict, out_dir, out_stem: str, to_markdown, to_plot) -> Dict:
+    """``<out_stem>.json``, ``.md`` and ``.png`` of one evaluation in ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{out_stem}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out_dir / f"{out_stem}.md").write_text(markdown(result))
-    plot(result, out_dir / f"{out_stem}.png")
+    (out_dir / f"{out_stem}.md").write_text(to_markdown(result))
+    to_plot(result, out_dir / f"{out_stem}.png")
     return result
 
 
@@ -320,12 +325,7 @@ def evaluate_coded(checkpoints: Dict[str, Path], slots: int = 128, snrs: Sequenc
         "curves": curves, "summary": bler_gaps(snr_list, curves),
         "seconds": round(time.time() - t0, 1), "cpu_seconds": round(time.process_time() - c0, 1),
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{out_stem}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out_dir / f"{out_stem}.md").write_text(markdown_coded(result))
-    plot_coded(result, out_dir / f"{out_stem}.png")
-    return result
+    return _write(result, out_dir, out_stem, markdown_coded, plot_coded)
 
 
 def _label(n: str, steps: Dict[str, int]) -> str:
